@@ -1,0 +1,100 @@
+"""The character-LM task: what the generic trainer needs to fit and evaluate a next-character model."""
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfseq.config import RunConfig
+from tfseq.data import gutenberg
+
+
+class CharLMTask:
+    """Training and held-out data of a char-LM run, its loss, and its final metrics.
+
+    Args:
+        cfg: the run's config (task "charlm").
+    """
+
+    monitor = "val_loss"
+
+    def __init__(self, cfg: RunConfig):
+        self.cfg = cfg
+        self.corpus = gutenberg.load_corpus(cfg.data)
+        self.vocab = self.corpus.vocab
+        self.steps_per_epoch = gutenberg.steps_per_epoch(
+            len(self.corpus.train_ids), cfg.data.seq_len, cfg.train.batch_size, cfg.train.steps_per_epoch)
+
+    def describe(self) -> str:
+        c = self.corpus
+        return (f"{c.source.name}: {len(c.train_ids):,} training + {len(c.val_ids):,} held-out characters, "
+                f"{c.vocab.size} symbols, {self.steps_per_epoch} batches per epoch")
+
+    def train_data(self, first_epoch: int) -> tf.data.Dataset:
+        """(input, target) batches for epochs first_epoch .. train.epochs - 1."""
+        t = self.cfg.train
+        ds, _ = gutenberg.train_dataset(self.corpus.train_ids, self.cfg.data.seq_len, t.batch_size, t.seed,
+                                        first_epoch, t.epochs, self.steps_per_epoch)
+        return ds
+
+    def val_data(self) -> tf.data.Dataset:
+        return gutenberg.eval_dataset(self.corpus.val_ids, self.cfg.data.seq_len, self.cfg.train.batch_size)
+
+    def loss(self):
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    def metrics(self) -> list:
+        return []
+
+    def final_metrics(self, model: keras.Model) -> dict:
+        """Held-out loss over every character of the held-out tail, each predicted from all the text before it.
+
+        The tail is read as 32 streams with the state carried through each stream and 256 characters of context
+        before each stream's first scored character, so no character is scored from a cold start except the first
+        stream's opening ones (as in any LM evaluation from the start of a text).
+        """
+        loss, count = stream_loss(model, self.corpus.val_ids)
+        windowed = model.evaluate(self.val_data(), verbose=0, return_dict=True)["loss"]
+        return {
+            "val_loss": loss,
+            "val_bpc": loss / math.log(2),
+            "val_perplexity": math.exp(loss),
+            "val_chars": count,
+            "val_loss_windowed": float(windowed),
+            "seq_len": self.cfg.data.seq_len,
+        }
+
+
+def stream_loss(model: keras.Model, ids: np.ndarray, streams: int = 32, context: int = 256) -> tuple[float, int]:
+    """Mean next-character cross-entropy (nats) over ids[1:], reading `ids` as contiguous streams.
+
+    Args:
+        model: a next-token model (ids -> logits).
+        ids: the held-out text as char ids.
+        streams: how many pieces are read side by side (one batch).
+        context: characters read before each piece's first scored character (not scored again).
+
+    Returns:
+        (mean loss in nats per character, number of characters scored).
+    """
+    n = len(ids)
+    bounds = np.linspace(1, n, streams + 1).astype(int)
+    rows, weights = [], []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        c = max(0, a - 1 - context)
+        rows.append(ids[c:b])
+        weights.append(np.arange(c + 1, b) >= a)  # the target positions of row[1:]
+    width = max(len(r) for r in rows)
+    x = np.zeros((streams, width - 1), np.int32)
+    y = np.zeros((streams, width - 1), np.int32)
+    w = np.zeros((streams, width - 1), np.float64)
+    for i, (row, weight) in enumerate(zip(rows, weights)):
+        x[i, : len(row) - 1], y[i, : len(row) - 1], w[i, : len(row) - 1] = row[:-1], row[1:], weight
+    logits = model.predict(x, batch_size=streams, verbose=0).astype(np.float64)
+    logits -= logits.max(-1, keepdims=True)
+    logp = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    nll = -np.take_along_axis(logp, y[..., None], -1)[..., 0]
+    count = int(w.sum())
+    return float((nll * w).sum() / count), count

@@ -1,0 +1,359 @@
+"""Typed experiment configuration.
+
+A run is described by a `RunConfig`: a task, and the `data`, `model` and `train` sections. Every field has a default
+and a comment. Experiments are small TOML files in `pipelines/` that override some fields; the command line overrides
+them again with `--set section.key=value`. The resolved config is written into the run folder as `config.toml` and
+read back from there by sampling, prediction and export.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tfseq.errors import UserError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PIPELINES_DIR = PROJECT_ROOT / "pipelines"
+TASKS = ("charlm", "sentiment")
+DEFAULT_PIPELINES = {"charlm": "charlm_quick", "sentiment": "imdb_default"}
+
+
+@dataclass
+class CharLMData:
+    """Where a char-LM's text comes from and how it is cut into training windows."""
+
+    path: str = ""  # text file to learn from; "" = the embedded book (The Mysterious Island, Project Gutenberg #1268)
+    encoding_errors: str = "strict"  # strict: refuse bytes that are not UTF-8 | replace: turn them into U+FFFD
+    start_marker: str = ""  # text starts at the first occurrence of this; "" or not found: after "*** START OF" line
+    end_marker: str = "End of the Project Gutenberg"  # text ends before this, or before the "*** END OF" line
+    val_fraction: float = 0.1  # trailing fraction of the text held out for validation (one contiguous piece)
+    seq_len: int = 100  # characters per training window (the targets are the same window shifted by one)
+
+    def check(self) -> None:
+        _check_choice("data.encoding_errors", self.encoding_errors, ("strict", "replace"))
+        _check_range("data.val_fraction", self.val_fraction, 0.0, 0.5, low_open=True)
+        _check_positive("data.seq_len", self.seq_len)
+
+
+@dataclass
+class SentimentData:
+    """Where IMDb reviews come from, how they are split, tokenized, encoded and batched."""
+
+    path: str = ""  # aclImdb_v1.tar.gz, an extracted aclImdb/ folder, a CSV (review + sentiment/label), or "tfds"
+    tfds_data_dir: str = ""  # TFDS data dir for path = "tfds"; "" = TFDS's default (~/tensorflow_datasets)
+    split: str = "official"  # official: 25k train / 25k test | textbook: shuffled 50k -> 25k test/20k train/5k val
+    val_fraction: float = 0.2  # official split: fraction of the training MOVIES held out (all their reviews)
+    split_seed: int = 0  # seed of the validation carve (official) or of the 50k shuffle (textbook)
+    limit: int = 0  # keep only this many reviews of each split, a stratified sample (tiny runs); 0 = all
+    tokenizer: str = "book"  # book: tfds Tokenizer's tokens | lower: lowercased, "<br />" removed, same splitting
+    max_tokens: int = 0  # vocabulary cap, most frequent tokens first; 0 = every token of the training split
+    min_count: int = 1  # leave out tokens seen fewer times than this in the training split
+    max_length: int = 0  # tokens kept per review; 0 = all
+    truncate: str = "last"  # which tokens a long review keeps: last (the textbook) | first
+    bucket: bool = False  # batch reviews of similar length together (fewer padded steps per batch)
+
+    def check(self) -> None:
+        _check_choice("data.split", self.split, ("official", "textbook"))
+        _check_range("data.val_fraction", self.val_fraction, 0.0, 0.5, low_open=True)
+        _check_choice("data.tokenizer", self.tokenizer, ("book", "lower"))
+        _check_choice("data.truncate", self.truncate, ("last", "first"))
+        for key in ("limit", "max_tokens", "max_length"):
+            _check_range(f"data.{key}", getattr(self, key), 0, math.inf)
+        _check_positive("data.min_count", self.min_count)
+
+
+@dataclass
+class ModelConfig:
+    """The network: Embedding -> N recurrent layers -> (pooling -> Dense) -> head."""
+
+    cell: str = "lstm"  # lstm | gru | simplernn
+    units: int = 512  # units of each recurrent layer (per direction)
+    layers: int = 1  # number of stacked recurrent layers
+    bidirectional: bool = False  # read the sequence both ways (classifiers only: it would see the next token)
+    embedding_dim: int = 256  # size of the token embedding
+    embedding_dropout: float = 0.0  # drops whole embedding channels (SpatialDropout1D) while training
+    dropout: float = 0.0  # dropout on each recurrent layer's outputs (keeps LSTM/GRU on the cuDNN path)
+    recurrent_dropout: float = 0.0  # dropout on the recurrent state; takes LSTM/GRU off the fast cuDNN kernel
+    mask_zero: bool = False  # id 0 is padding: masked steps do not change the state
+    pooling: str = "last"  # classifiers: last state | mean | max | max_mean (both, concatenated) over time
+    hidden_units: int = 0  # classifiers: a Dense(relu) layer of this size before the head; 0 = none
+    head: str = "next_token"  # next_token (logits over the vocabulary) | binary (sigmoid) | multiclass (softmax)
+    num_classes: int = 2  # multiclass head only
+
+    def check(self) -> None:
+        _check_choice("model.cell", self.cell, ("lstm", "gru", "simplernn"))
+        for key in ("units", "layers", "embedding_dim", "num_classes"):
+            _check_positive(f"model.{key}", getattr(self, key))
+        for key in ("embedding_dropout", "dropout", "recurrent_dropout"):
+            _check_range(f"model.{key}", getattr(self, key), 0.0, 1.0, high_open=True)
+        _check_choice("model.pooling", self.pooling, ("last", "mean", "max", "max_mean"))
+        _check_range("model.hidden_units", self.hidden_units, 0, math.inf)
+        _check_choice("model.head", self.head, ("next_token", "binary", "multiclass"))
+        if self.head == "next_token" and self.bidirectional:
+            raise UserError(
+                "model.bidirectional = true cannot be used with head = 'next_token': the backward layer would read "
+                "the very token the model must predict; use a unidirectional model for language modelling"
+            )
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation, schedule, stopping and seeds."""
+
+    epochs: int = 10  # passes over the training data (or steps_per_epoch batches each)
+    batch_size: int = 64  # sequences per batch (global, across all devices)
+    steps_per_epoch: int = 0  # batches per epoch; 0 = one full pass over the training data
+    learning_rate: float = 1e-3  # peak learning rate of Adam
+    lr_schedule: str = "constant"  # constant | cosine (decays to lr_min_ratio * peak over the run)
+    lr_min_ratio: float = 0.0  # cosine: final learning rate as a fraction of the peak
+    warmup_steps: int = 0  # linear warm-up from 0 to the peak over this many batches
+    clipnorm: float = 0.0  # clip the global gradient norm to this; 0 = no clipping
+    early_stopping: int = 0  # stop after this many epochs without a better val_loss, keep the best; 0 = never
+    max_minutes: float = 0.0  # stop at the end of the epoch that crosses this training-time budget; 0 = none
+    jit_compile: bool = False  # compile the training step with XLA (pays off for fixed-shape batches on a CPU)
+    seed: int = 1  # seeds weights, dropout, shuffling and window offsets
+
+    def check(self) -> None:
+        for key in ("epochs", "batch_size", "learning_rate"):
+            _check_positive(f"train.{key}", getattr(self, key))
+        for key in ("steps_per_epoch", "warmup_steps", "clipnorm", "early_stopping", "max_minutes"):
+            _check_range(f"train.{key}", getattr(self, key), 0, math.inf)
+        _check_choice("train.lr_schedule", self.lr_schedule, ("constant", "cosine"))
+        _check_range("train.lr_min_ratio", self.lr_min_ratio, 0.0, 1.0)
+
+
+@dataclass
+class SampleConfig:
+    """How a char-LM draws each next character."""
+
+    temperature: float = 1.0  # divides the logits (the textbook's scale_factor is 1/temperature); 0 = greedy
+    top_k: int = 0  # draw only among the k most likely characters; 0 = no limit
+    top_p: float = 1.0  # draw only among the most likely characters whose probabilities reach p; 1 = no limit
+    seed: int = 0  # the same seed, prompt and options give the same text
+
+    def check(self) -> None:
+        if not self.temperature >= 0:
+            raise UserError(f"temperature = {self.temperature} must be >= 0 (0 means greedy: the most likely "
+                            "character every time)")
+        if self.top_k < 0:
+            raise UserError(f"top_k = {self.top_k} must be >= 0 (0 means no top-k limit)")
+        if not 0 < self.top_p <= 1:
+            raise UserError(f"top_p = {self.top_p} must be in (0, 1] (1 means no top-p limit)")
+
+
+DATA_CLASSES = {"charlm": CharLMData, "sentiment": SentimentData}
+SECTIONS = ("data", "model", "train")
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines a run; written to `<run>/config.toml`."""
+
+    task: str = "charlm"  # charlm | sentiment
+    pipeline: str = ""  # the pipeline file this config started from (names default run folders)
+    data: CharLMData | SentimentData = field(default_factory=CharLMData)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def check(self) -> None:
+        """Raises UserError naming the first field whose value is out of range."""
+        for section in SECTIONS:
+            getattr(self, section).check()
+        if self.task == "charlm" and self.model.head != "next_token":
+            raise UserError(f"task charlm needs model.head = 'next_token', got {self.model.head!r}")
+        if self.task == "sentiment" and self.model.head == "next_token":
+            raise UserError("task sentiment needs model.head = 'binary' or 'multiclass', got 'next_token'")
+
+    def to_dict(self) -> dict:
+        """Returns the config as nested plain values, in field order."""
+        return dataclasses.asdict(self)
+
+
+def default_config(task: str) -> RunConfig:
+    """Returns the built-in defaults for a task, before any pipeline file.
+
+    Args:
+        task: "charlm" or "sentiment".
+    """
+    if task not in TASKS:
+        raise UserError(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}")
+    model = ModelConfig() if task == "charlm" else ModelConfig(head="binary", mask_zero=True, units=64)
+    return RunConfig(task=task, data=DATA_CLASSES[task](), model=model)
+
+
+def pipeline_path(name_or_path: str) -> Path:
+    """Finds a pipeline file given as a path or as a name in `pipelines/` (with or without `.toml`)."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    for candidate in (PIPELINES_DIR / name_or_path, PIPELINES_DIR / f"{name_or_path}.toml"):
+        if candidate.is_file():
+            return candidate
+    known = ", ".join(sorted(p.stem for p in PIPELINES_DIR.glob("*.toml"))) or "none"
+    raise UserError(f"config file {name_or_path!r} not found (as a path or in {PIPELINES_DIR}); known pipelines: {known}")
+
+
+def load_config(task: str, config: str | None = None, overrides: typing.Sequence[str] = ()) -> RunConfig:
+    """Resolves a run's config: task defaults, then a pipeline file, then `section.key=value` overrides.
+
+    Args:
+        task: "charlm" or "sentiment".
+        config: pipeline path or name; None = the task's default pipeline.
+        overrides: strings "section.key=value", applied in order.
+
+    Returns:
+        A checked RunConfig.
+    """
+    cfg = default_config(task)
+    path = pipeline_path(config or DEFAULT_PIPELINES[task])
+    table = read_toml(path)
+    file_task = table.pop("task", task)
+    if file_task != task:
+        raise UserError(f"{path} is a {file_task!r} pipeline; use it with `python -m tfseq.train {file_task}`")
+    table.pop("pipeline", None)
+    cfg.pipeline = path.stem
+    apply_table(cfg, table, source=str(path))
+    for item in overrides:
+        apply_override(cfg, item)
+    cfg.check()
+    return cfg
+
+
+def read_toml(path: Path) -> dict:
+    """Reads a TOML file, turning syntax errors into a UserError that names the file and line."""
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as err:
+        raise UserError(f"{path} is not valid TOML: {err}") from None
+    except OSError as err:
+        raise UserError(f"cannot read config {path}: {err.strerror}") from None
+
+
+def config_from_dict(table: dict, source: str) -> RunConfig:
+    """Rebuilds a RunConfig from a resolved-config table (as written to a run folder).
+
+    Args:
+        table: the parsed `config.toml`.
+        source: where it came from, for error messages.
+    """
+    table = dict(table)
+    cfg = default_config(table.pop("task", "charlm"))
+    cfg.pipeline = table.pop("pipeline", "")
+    apply_table(cfg, table, source)
+    cfg.check()
+    return cfg
+
+
+def apply_table(cfg: RunConfig, table: dict, source: str) -> None:
+    """Applies a nested `{section: {key: value}}` table onto cfg, rejecting unknown keys and wrong types."""
+    for section, values in table.items():
+        if section not in SECTIONS or not isinstance(values, dict):
+            raise UserError(
+                f"unknown config section {section!r} in {source}; allowed: task, pipeline, "
+                + ", ".join(f"[{s}]" for s in SECTIONS)
+            )
+        for key, value in values.items():
+            _set_field(cfg, section, key, value, source, from_text=False)
+
+
+def apply_override(cfg: RunConfig, item: str) -> None:
+    """Applies one `section.key=value` override from the command line."""
+    name, sep, value = item.partition("=")
+    section, dot, key = name.strip().partition(".")
+    if not sep or not dot:
+        raise UserError(f"override {item!r} must look like section.key=value, e.g. model.units=256")
+    if section not in SECTIONS:
+        raise UserError(f"unknown config section {section!r} in override {item!r}; allowed: {', '.join(SECTIONS)}")
+    _set_field(cfg, section, key.strip(), value.strip(), "--set", from_text=True)
+
+
+def _set_field(cfg: RunConfig, section: str, key: str, value, source: str, from_text: bool) -> None:
+    obj = getattr(cfg, section)
+    hints = typing.get_type_hints(type(obj))
+    if key not in hints:
+        allowed = ", ".join(f.name for f in dataclasses.fields(obj))
+        raise UserError(f"unknown config key '{section}.{key}' in {source}; [{section}] allows: {allowed}")
+    kind = hints[key]
+    setattr(obj, key, _parse_text(value, kind, f"{section}.{key}", source) if from_text else
+            _coerce(value, kind, f"{section}.{key}", source))
+
+
+_TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+
+
+def _coerce(value, kind: type, name: str, source: str):
+    ok = (
+        isinstance(value, bool) if kind is bool else
+        isinstance(value, int) and not isinstance(value, bool) if kind is int else
+        isinstance(value, (int, float)) and not isinstance(value, bool) if kind is float else
+        isinstance(value, str)
+    )
+    if not ok:
+        raise UserError(f"config key {name} in {source} must be {_TYPE_NAMES[kind]}, got {value!r}")
+    return float(value) if kind is float else value
+
+
+def _parse_text(text: str, kind: type, name: str, source: str):
+    try:
+        if kind is bool:
+            lowered = text.lower()
+            if lowered in ("true", "1", "yes", "on"):
+                return True
+            if lowered in ("false", "0", "no", "off"):
+                return False
+            raise ValueError(text)
+        if kind is int:
+            return int(text)
+        if kind is float:
+            return float(text)
+    except ValueError:
+        raise UserError(f"config key {name} in {source} must be {_TYPE_NAMES[kind]}, got {text!r}") from None
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    return text
+
+
+def _check_choice(name: str, value, choices: tuple) -> None:
+    if value not in choices:
+        raise UserError(f"{name} = {value!r} is not allowed; choose one of: {', '.join(map(str, choices))}")
+
+
+def _check_positive(name: str, value) -> None:
+    if not value > 0:
+        raise UserError(f"{name} = {value!r} must be greater than 0")
+
+
+def _check_range(name: str, value, low, high, low_open: bool = False, high_open: bool = False) -> None:
+    too_low = value <= low if low_open else value < low
+    too_high = value >= high if high_open else value > high
+    if too_low or too_high or (isinstance(value, float) and math.isnan(value)):
+        interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open or high == math.inf else ']'}"
+        raise UserError(f"{name} = {value!r} is out of range; allowed: {interval}")
+
+
+def dumps_toml(cfg: RunConfig) -> str:
+    """Renders a config as TOML: top-level task and pipeline, then one table per section."""
+    table = cfg.to_dict()
+    lines = [f"task = {_toml_value(table.pop('task'))}", f"pipeline = {_toml_value(table.pop('pipeline'))}"]
+    for section in SECTIONS:
+        lines += ["", f"[{section}]"]
+        lines += [f"{key} = {_toml_value(value)}" for key, value in table[section].items()]
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else ("nan" if math.isnan(value) else
+                                                         ("inf" if value > 0 else "-inf"))
+    if isinstance(value, int):
+        return str(value)
+    # JSON string escapes are valid TOML basic-string escapes.
+    return json.dumps(value, ensure_ascii=False)

@@ -1,0 +1,240 @@
+"""Autoregressive sampling from a trained next-token model, with explicit RNN state in one compiled loop.
+
+The Keras model's weights are read into a `tf.Module` that runs the recurrent cells by hand: the state is carried
+from character to character (the textbook re-runs the model on a 40-character window for every new character),
+and the embedding lookup and the first layer's input projection are folded into one table, so each step of the first
+layer costs a gather instead of a matmul. A test checks that the logits at every step equal the Keras model's.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfseq.config import SampleConfig
+from tfseq.errors import UserError
+from tfseq.modeling import rnn_layers
+
+
+def filter_logits(logits: tf.Tensor, top_k: tf.Tensor, top_p: tf.Tensor) -> tf.Tensor:
+    """Sets to -inf every logit outside the top-k and outside the top-p nucleus (each off when 0 / 1).
+
+    Args:
+        logits: float32 [batch, vocab].
+        top_k: int32 scalar; keep the k largest logits of each row (ties at the k-th value are kept too).
+        top_p: float32 scalar; keep the smallest set of largest-probability entries whose total reaches top_p.
+
+    Returns:
+        The filtered logits, same shape.
+    """
+    vocab = tf.shape(logits)[-1]
+    neg_inf = tf.constant(-np.inf, logits.dtype)
+    ordered = tf.sort(logits, axis=-1, direction="DESCENDING")
+    k = tf.where(top_k > 0, tf.minimum(top_k, vocab), vocab)
+    kth = tf.gather(ordered, k - 1, axis=-1)[:, None]
+    probs = tf.nn.softmax(ordered, axis=-1)
+    # Entry i is kept when the mass before it is still below top_p: the smallest set reaching top_p.
+    before = tf.cumsum(probs, axis=-1, exclusive=True)
+    kept = tf.reduce_sum(tf.cast(before < top_p, tf.int32), axis=-1)
+    nucleus = tf.gather(ordered, tf.maximum(kept, 1) - 1, axis=-1, batch_dims=1)[:, None]
+    return tf.where((logits < kth) | (logits < nucleus), neg_inf, logits)
+
+
+def pick_next(logits: tf.Tensor, temperature: tf.Tensor, top_k: tf.Tensor, top_p: tf.Tensor,
+              seed: tf.Tensor) -> tf.Tensor:
+    """Draws the next id of each row: greedy at temperature 0, else from softmax(filtered logits / temperature).
+
+    Args:
+        logits: float32 [batch, vocab].
+        temperature, top_k, top_p: scalars, as in SampleConfig.
+        seed: int64 [2], a stateless seed (the same seed gives the same draw).
+
+    Returns:
+        int32 [batch].
+    """
+    greedy = tf.argmax(logits, axis=-1, output_type=tf.int32)
+    scaled = filter_logits(logits, top_k, top_p) / tf.maximum(temperature, 1e-6)
+    drawn = tf.random.stateless_categorical(scaled, 1, seed, dtype=tf.int32)[:, 0]
+    return tf.where(temperature > 0, drawn, greedy)
+
+
+@dataclass
+class _Layer:
+    kind: str
+    units: int
+    kernel: np.ndarray  # [inputs, gates * units]
+    recurrent: np.ndarray  # [units, gates * units]
+    bias: np.ndarray  # [gates * units], added to the input projection
+    recurrent_bias: np.ndarray | None  # GRU (reset_after): [3 * units], added to the recurrent projection
+
+
+def _read_layers(model: keras.Model) -> list[_Layer]:
+    found = []
+    for layer in rnn_layers(model):
+        if isinstance(layer, keras.layers.Bidirectional):
+            raise UserError("a bidirectional model cannot generate text")
+        cell = layer.cell
+        kind = {keras.layers.LSTMCell: "lstm", keras.layers.GRUCell: "gru",
+                keras.layers.SimpleRNNCell: "simplernn"}[type(cell)]
+        kernel, recurrent, bias = (np.asarray(keras.ops.convert_to_numpy(w), np.float32)
+                                   for w in (cell.kernel, cell.recurrent_kernel, cell.bias))
+        recurrent_bias = None
+        if kind == "gru":
+            bias, recurrent_bias = bias[0], bias[1]
+        found.append(_Layer(kind, cell.units, kernel, recurrent, bias, recurrent_bias))
+    return found
+
+
+class CharGenerator(tf.Module):
+    """A char-LM's weights and a compiled sampling loop over them.
+
+    Args:
+        model: a next-token model from `build_model` (unidirectional SimpleRNN / LSTM / GRU, any depth).
+    """
+
+    def __init__(self, model: keras.Model):
+        super().__init__(name="char_generator")
+        layers = _read_layers(model)
+        embedding = keras.ops.convert_to_numpy(model.get_layer("embedding").embeddings).astype(np.float32)
+        dense = model.get_layer("logits")
+        self.kinds = [layer.kind for layer in layers]
+        self.units = [layer.units for layer in layers]
+        # Folded first layer: table[id] = embedding[id] @ kernel + bias, computed once in float64.
+        first = layers[0]
+        table = embedding.astype(np.float64) @ first.kernel.astype(np.float64) + first.bias
+        self.table = tf.constant(table.astype(np.float32))
+        self.kernels = [tf.constant(layer.kernel) for layer in layers[1:]]
+        self.biases = [tf.constant(layer.bias) for layer in layers[1:]]
+        self.recurrents = [tf.constant(layer.recurrent) for layer in layers]
+        self.recurrent_biases = [tf.constant(layer.recurrent_bias if layer.recurrent_bias is not None else
+                                             np.zeros(0, np.float32)) for layer in layers]
+        self.out_kernel = tf.constant(keras.ops.convert_to_numpy(dense.kernel).astype(np.float32))
+        self.out_bias = tf.constant(keras.ops.convert_to_numpy(dense.bias).astype(np.float32))
+
+    def initial_state(self, batch: tf.Tensor) -> list:
+        """Zero states: [h, c] per LSTM layer, [h] per GRU / SimpleRNN layer."""
+        return [[tf.zeros([batch, u])] * (2 if kind == "lstm" else 1) for kind, u in zip(self.kinds, self.units)]
+
+    def step(self, ids: tf.Tensor, states: list) -> tuple[tf.Tensor, list]:
+        """Advances every layer by one character.
+
+        Args:
+            ids: int32 [batch], the current characters.
+            states: as from `initial_state`.
+
+        Returns:
+            (logits float32 [batch, vocab] for the next character, new states).
+        """
+        projected = tf.gather(self.table, ids)
+        new_states = []
+        for i, (kind, state) in enumerate(zip(self.kinds, states)):
+            if i:
+                projected = tf.matmul(x, self.kernels[i - 1]) + self.biases[i - 1]
+            x, state = _cell(kind, projected, state, self.recurrents[i], self.recurrent_biases[i])
+            new_states.append(state)
+        return tf.matmul(x, self.out_kernel) + self.out_bias, new_states
+
+    @tf.function(input_signature=[
+        tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None], tf.int32), tf.TensorSpec([], tf.int32),
+        tf.TensorSpec([], tf.float32), tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.float32),
+        tf.TensorSpec([], tf.int64)], autograph=False)
+    def generate_ids(self, prompts, prompt_lengths, length, temperature, top_k, top_p, seed):
+        """Continues each prompt by `length` sampled ids.
+
+        Args:
+            prompts: int32 [batch, max_prompt_len], right-padded prompt ids.
+            prompt_lengths: int32 [batch], each prompt's length (>= 1).
+            length: number of ids to generate per prompt.
+            temperature, top_k, top_p: as in SampleConfig.
+            seed: int64 scalar.
+
+        Returns:
+            int32 [batch, length], the generated ids (prompts not included).
+        """
+        batch = tf.shape(prompts)[0]
+        steps = tf.reduce_max(prompt_lengths) + length - 1
+        # Pad the prompts so that "the prompt's next id" exists at every step; past a prompt's end it is unused.
+        padded = tf.pad(prompts, [[0, 0], [0, steps + 1 - tf.shape(prompts)[1]]])
+        drawn = tf.TensorArray(tf.int32, size=steps)
+
+        def body(t, ids, states, drawn):
+            logits, states = self.step(ids, states)
+            picked = pick_next(logits, temperature, top_k, top_p, tf.stack([seed, tf.cast(t, tf.int64)]))
+            drawn = drawn.write(t, picked)
+            # Inside its prompt a stream reads the prompt; after it, its own last draw.
+            ids = tf.where(t + 1 < prompt_lengths, padded[:, t + 1], picked)
+            return t + 1, ids, states, drawn
+
+        _, _, _, drawn = tf.while_loop(lambda t, *_: t < steps, body,
+                                       (tf.constant(0), prompts[:, 0], self.initial_state(batch), drawn))
+        drawn = tf.transpose(drawn.stack())  # [batch, steps]
+        # Stream i's first generated id was drawn at step prompt_lengths[i] - 1.
+        index = prompt_lengths[:, None] - 1 + tf.range(length)[None, :]
+        return tf.gather(drawn, index, batch_dims=1)
+
+
+def _cell(kind: str, projected, state, recurrent, recurrent_bias):
+    """One step of a Keras LSTM / GRU (reset_after) / SimpleRNN cell given the input projection x @ W + b."""
+    if kind == "lstm":
+        h, c = state
+        i, f, g, o = tf.split(projected + tf.matmul(h, recurrent), 4, axis=-1)
+        c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g)
+        h = tf.sigmoid(o) * tf.tanh(c)
+        return h, [h, c]
+    if kind == "gru":
+        (h,) = state
+        x_z, x_r, x_h = tf.split(projected, 3, axis=-1)
+        r_z, r_r, r_h = tf.split(tf.matmul(h, recurrent) + recurrent_bias, 3, axis=-1)
+        z = tf.sigmoid(x_z + r_z)
+        candidate = tf.tanh(x_h + tf.sigmoid(x_r + r_r) * r_h)
+        h = z * h + (1 - z) * candidate
+        return h, [h]
+    (h,) = state
+    h = tf.tanh(projected + tf.matmul(h, recurrent))
+    return h, [h]
+
+
+def generate(generator: CharGenerator, vocab, prompts: list[str], length: int, options: SampleConfig) -> list[str]:
+    """Continues each prompt by `length` characters.
+
+    Args:
+        generator: a CharGenerator.
+        vocab: the run's CharVocab.
+        prompts: one or more non-empty prompts (their characters must be in the vocabulary).
+        length: characters to generate per prompt (> 0).
+        options: temperature, top-k, top-p, seed.
+
+    Returns:
+        The generated continuations (without the prompts), one per prompt.
+    """
+    options.check()
+    if length <= 0:
+        raise UserError(f"length = {length} must be greater than 0")
+    if not prompts or any(not p for p in prompts):
+        raise UserError("the prompt is empty; give at least one character to start from")
+    encoded = [vocab.encode(p) for p in prompts]
+    lengths = np.array([len(e) for e in encoded], np.int32)
+    ids = np.zeros((len(encoded), lengths.max()), np.int32)
+    for row, e in zip(ids, encoded):
+        row[: len(e)] = e
+    out = generator.generate_ids(ids, lengths, np.int32(length), np.float32(options.temperature),
+                                 np.int32(options.top_k), np.float32(options.top_p), np.int64(options.seed))
+    return [vocab.decode(row) for row in out.numpy()]
+
+
+def sample_run(run_dir: str, prompts: list[str], length: int, options: SampleConfig) -> list[str]:
+    """Loads a char-LM run folder and returns prompt + continuation for each prompt.
+
+    Args:
+        run_dir: the run folder.
+        prompts: the prompts (repeat one prompt for several samples of it).
+        length: characters to generate per prompt.
+        options: temperature, top-k, top-p, seed.
+    """
+    from tfseq.runs import load_trained
+
+    _, vocab, model = load_trained(run_dir, task="charlm")
+    continuations = generate(CharGenerator(model), vocab, prompts, length, options)
+    return [p + c for p, c in zip(prompts, continuations)]

@@ -1,0 +1,113 @@
+"""The model factory: Embedding -> stacked SimpleRNN/LSTM/GRU -> pooling -> head, from Keras layers only.
+
+Nothing here calls TensorFlow directly, so the same models run on any Keras backend (the GPU timings use JAX).
+Layer names are fixed (`embedding`, `rnn_0`, `rnn_1`, ..., `logits` / `output`) because the generator and the
+exporter read weights by name.
+"""
+from __future__ import annotations
+
+import keras
+from keras import layers, ops
+
+from tfseq.config import ModelConfig
+from tfseq.errors import UserError
+
+CELLS = {"lstm": layers.LSTM, "gru": layers.GRU, "simplernn": layers.SimpleRNN}
+# Gates per cell: the width of the kernels is gates * units.
+GATES = {"lstm": 4, "gru": 3, "simplernn": 1}
+
+
+@keras.saving.register_keras_serializable(package="tfseq")
+class TimePooling(layers.Layer):
+    """Pools a (batch, time, features) sequence over time, skipping masked (padding) steps.
+
+    Args:
+        mode: "mean", "max", or "max_mean" (max and mean concatenated).
+    """
+
+    def __init__(self, mode: str, **kwargs):
+        super().__init__(**kwargs)
+        self.mode = mode
+        self.supports_masking = True
+
+    def call(self, inputs, mask=None):
+        if mask is None:
+            mask = ops.ones(ops.shape(inputs)[:2], dtype="bool")
+        keep = ops.expand_dims(ops.cast(mask, "bool"), -1)
+        pooled = []
+        if self.mode in ("max", "max_mean"):
+            lowest = ops.full_like(inputs, -1e4 if inputs.dtype == "float16" else -1e30)
+            pooled.append(ops.max(ops.where(keep, inputs, lowest), axis=1))
+        if self.mode in ("mean", "max_mean"):
+            weights = ops.cast(keep, inputs.dtype)
+            count = ops.maximum(ops.sum(weights, axis=1), ops.cast(1, inputs.dtype))
+            pooled.append(ops.sum(inputs * weights, axis=1) / count)
+        return pooled[0] if len(pooled) == 1 else ops.concatenate(pooled, axis=-1)
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def compute_output_shape(self, input_shape):
+        width = input_shape[-1] * (2 if self.mode == "max_mean" else 1)
+        return (input_shape[0], width)
+
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode}
+
+
+def build_model(cfg: ModelConfig, vocab_size: int) -> keras.Model:
+    """Builds the network a ModelConfig describes.
+
+    Args:
+        cfg: the model section of a run config (already checked).
+        vocab_size: number of ids the embedding takes (including padding / OOV ids).
+
+    Returns:
+        An uncompiled keras.Model from int32 ids (batch, time) to logits (batch, time, vocab) for a next-token
+        head, a probability (batch, 1) for a binary head, or probabilities (batch, classes) for a multiclass head.
+    """
+    if cfg.head == "next_token" and cfg.bidirectional:
+        raise UserError("a bidirectional model cannot predict the next token (its backward layer sees it)")
+    if vocab_size < 2:
+        raise UserError(f"the vocabulary has {vocab_size} entries; a model needs at least 2")
+    classifier = cfg.head != "next_token"
+    inputs = keras.Input(shape=(None,), dtype="int32", name="ids")
+    x = layers.Embedding(vocab_size, cfg.embedding_dim, mask_zero=cfg.mask_zero, name="embedding")(inputs)
+    if cfg.embedding_dropout:
+        x = layers.SpatialDropout1D(cfg.embedding_dropout, name="embedding_dropout")(x)
+    for i in range(cfg.layers):
+        last = i == cfg.layers - 1
+        rnn = CELLS[cfg.cell](
+            cfg.units,
+            return_sequences=not (last and classifier and cfg.pooling == "last"),
+            recurrent_dropout=cfg.recurrent_dropout,
+            name=f"rnn_{i}",
+        )
+        if cfg.bidirectional:
+            rnn = layers.Bidirectional(rnn, name=f"rnn_{i}")
+        x = rnn(x)
+        if cfg.dropout:
+            x = layers.Dropout(cfg.dropout, name=f"dropout_{i}")(x)
+    if not classifier:
+        # float32 logits even under mixed precision: softmax and sampling need the range.
+        outputs = layers.Dense(vocab_size, dtype="float32", name="logits")(x)
+        return keras.Model(inputs, outputs, name="char_lm")
+    if cfg.pooling != "last":
+        x = TimePooling(cfg.pooling, name="pooling")(x)
+    if cfg.hidden_units:
+        x = layers.Dense(cfg.hidden_units, activation="relu", name="hidden")(x)
+    if cfg.head == "binary":
+        outputs = layers.Dense(1, activation="sigmoid", dtype="float32", name="output")(x)
+    else:
+        outputs = layers.Dense(cfg.num_classes, activation="softmax", dtype="float32", name="output")(x)
+    return keras.Model(inputs, outputs, name="classifier")
+
+
+def rnn_layers(model: keras.Model) -> list:
+    """Returns the model's recurrent layers (`rnn_0`, `rnn_1`, ...) in order."""
+    found = []
+    while True:
+        try:
+            found.append(model.get_layer(f"rnn_{len(found)}"))
+        except ValueError:
+            return found

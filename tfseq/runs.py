@@ -1,0 +1,183 @@
+"""Run folders: where each file of a run lives, picking or resuming a folder, and loading a finished run.
+
+A run folder holds everything needed to sample, evaluate, resume or export (see models/README.md):
+
+    config.toml          the resolved config
+    vocab.json           the vocabulary
+    model.weights.h5     the final weights (the best epoch's when early stopping is on)
+    checkpoints/         epoch-NNNN.weights.h5: weights + optimizer state of the last finished epoch
+    state.json           the last finished epoch, training time, best epoch; "finished" once training ended
+    history.csv          one row per epoch (epoch, loss, val_loss, ..., lr, minutes)
+    metrics.json         held-out metrics of the final weights
+    learning_curve.png   loss (and accuracy) per epoch
+    logs/                TensorBoard event files
+"""
+from __future__ import annotations
+
+import csv
+import io
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tfseq.config import RunConfig, config_from_dict, dumps_toml, read_toml
+from tfseq.errors import UserError
+from tfseq.files import atomic_write, read_json, write_json
+
+MODELS_DIR = Path("models")
+
+
+@dataclass
+class RunFolder:
+    """Paths of one run's files.
+
+    Args:
+        path: the run folder.
+    """
+
+    path: Path
+
+    def __post_init__(self):
+        self.path = Path(self.path)
+
+    config = property(lambda self: self.path / "config.toml")
+    vocab = property(lambda self: self.path / "vocab.json")
+    weights = property(lambda self: self.path / "model.weights.h5")
+    checkpoints = property(lambda self: self.path / "checkpoints")
+    state = property(lambda self: self.path / "state.json")
+    history = property(lambda self: self.path / "history.csv")
+    metrics = property(lambda self: self.path / "metrics.json")
+    plot = property(lambda self: self.path / "learning_curve.png")
+    logs = property(lambda self: self.path / "logs")
+
+    def checkpoint(self, epoch: int) -> Path:
+        return self.checkpoints / f"epoch-{epoch:04d}.weights.h5"
+
+    def read_state(self) -> dict:
+        """Returns state.json, or a fresh state when the run has not finished an epoch yet."""
+        if not self.state.exists():
+            return {"epoch": 0, "train_seconds": 0.0, "finished": False}
+        return read_json(self.state, "run state")
+
+    def write_state(self, state: dict) -> None:
+        write_json(self.state, state)
+
+    def read_config(self) -> RunConfig:
+        if not self.config.exists():
+            raise UserError(f"{self.path} is not a tfseq run folder: {self.config.name} is missing")
+        return config_from_dict(read_toml(self.config), str(self.config))
+
+    def write_config(self, cfg: RunConfig) -> None:
+        atomic_write(self.config, dumps_toml(cfg))
+
+    def read_history(self) -> list[dict]:
+        """Returns history.csv as a list of rows with float values (epoch as int); [] when absent."""
+        if not self.history.exists():
+            return []
+        rows = []
+        with open(self.history, newline="", encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                rows.append({k: (int(v) if k == "epoch" else float(v)) for k, v in row.items() if v != ""})
+        return rows
+
+    def write_history(self, rows: list[dict]) -> None:
+        columns = ["epoch"] + sorted({k for row in rows for k in row} - {"epoch"})
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write(self.history, out.getvalue())
+
+
+def same_config(a: RunConfig, b: RunConfig) -> list[str]:
+    """Returns the `section.key` names whose values differ between two configs ([] when they agree)."""
+    da, db = a.to_dict(), b.to_dict()
+    diffs = [k for k in ("task",) if da[k] != db[k]]
+    for section in ("data", "model", "train"):
+        diffs += [f"{section}.{k}" for k in da[section] if da[section][k] != db[section].get(k)]
+    return diffs
+
+
+def choose_run_dir(cfg: RunConfig, run_dir: str | None) -> tuple[RunFolder, bool]:
+    """Picks the folder a training command writes to, and whether it resumes a run there.
+
+    With `run_dir` given: a new or empty folder starts a run; an unfinished run with the same config resumes;
+    a finished run or a different config is refused. Without it: the newest `models/<pipeline>-<time>` folder is
+    resumed when it is unfinished and has the same config (so re-running an interrupted command resumes it);
+    otherwise a new timestamped folder is made.
+
+    Returns:
+        (run folder, resume?).
+    """
+    if run_dir:
+        run = RunFolder(Path(run_dir))
+        if not run.config.exists():
+            if run.path.exists() and any(run.path.iterdir()):
+                raise UserError(f"--run-dir {run.path} is not empty and holds no tfseq run; choose another folder")
+            return run, False
+        old = run.read_config()
+        diffs = same_config(old, cfg)
+        if diffs:
+            raise UserError(
+                f"{run.path} holds a run with a different config ({', '.join(diffs[:5])}); "
+                "use another --run-dir, or the same settings to resume it"
+            )
+        if run.read_state().get("finished"):
+            raise UserError(f"{run.path} holds a finished run; choose a new --run-dir to train again")
+        return run, True
+    prefix = cfg.pipeline or cfg.task
+    previous = sorted(p for p in MODELS_DIR.glob(f"{prefix}-*") if (p / "config.toml").exists())
+    if previous:
+        run = RunFolder(previous[-1])
+        try:
+            resumable = not run.read_state().get("finished") and not same_config(run.read_config(), cfg)
+        except UserError:
+            resumable = False
+        if resumable:
+            return run, True
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = MODELS_DIR / f"{prefix}-{stamp}"
+    suffix = 1
+    while path.exists():
+        suffix += 1
+        path = MODELS_DIR / f"{prefix}-{stamp}-{suffix}"
+    return RunFolder(path), False
+
+
+def load_trained(path: str | Path, task: str | None = None):
+    """Loads a run folder for inference: its config, vocabulary and model with the final weights.
+
+    An unfinished run loads the weights of its last finished epoch.
+
+    Args:
+        path: the run folder.
+        task: when given, the task the caller needs ("charlm" or "sentiment"); another task is refused.
+
+    Returns:
+        (RunConfig, vocabulary, keras.Model).
+    """
+    from tfseq.data.text import load_vocab
+    from tfseq.modeling import build_model
+
+    run = RunFolder(Path(path))
+    if not run.path.is_dir():
+        raise UserError(f"run folder {run.path} does not exist")
+    cfg = run.read_config()
+    if task and cfg.task != task:
+        other = {"charlm": "tfseq.sample", "sentiment": "tfseq.predict"}[cfg.task]
+        raise UserError(f"{run.path} is a {cfg.task} run, not a {task} run; use python -m {other} with it")
+    vocab = load_vocab(run.vocab)
+    weights = run.weights
+    if not weights.exists():
+        state = run.read_state()
+        if not state.get("checkpoint"):
+            raise UserError(f"{run.path} has no weights yet: training has not finished an epoch")
+        weights = run.checkpoints / state["checkpoint"]
+    model = build_model(cfg.model, vocab.size)
+    try:
+        model.load_weights(weights)
+    except Exception as err:  # h5py and Keras raise many types for a truncated or mismatched file
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserError(f"cannot load weights {weights} ({reason[:200]}); the file is corrupt or does not match "
+                        f"{run.config.name}") from None
+    return cfg, vocab, model

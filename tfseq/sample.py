@@ -1,0 +1,51 @@
+"""Sample text from a char-LM: `python -m tfseq.sample RUN_DIR --prompt TEXT [--length N] [--temperature T] ...`.
+
+The RNN state is carried from character to character inside one compiled loop; the same seed gives the same text.
+"""
+from __future__ import annotations
+
+from tfseq.cli import Parser, import_tensorflow, run_main
+from tfseq.config import SampleConfig
+from tfseq.errors import UserError
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="python -m tfseq.sample", description=__doc__.split("\n\n")[0].split(": ", 1)[1])
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a char-LM run folder (models/<run>)")
+    parser.add_argument("--prompt", default="The island",
+                        help="text to start from; every character must be in the model's vocabulary "
+                        "(default: %(default)r)")
+    parser.add_argument("--length", type=int, default=500, help="characters to generate (default: %(default)s)")
+    parser.add_argument("--temperature", type=float, default=1.0,
+                        help="divides the logits: below 1 is safer, above 1 wilder; 0 = greedy (default: %(default)s)")
+    parser.add_argument("--top-k", type=int, default=0,
+                        help="draw only among the k most likely characters; 0 = all (default: %(default)s)")
+    parser.add_argument("--top-p", type=float, default=1.0,
+                        help="draw only among the most likely characters whose probabilities add up to p; "
+                        "1 = all (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same text "
+                        "(default: %(default)s)")
+    parser.add_argument("--num-samples", type=int, default=1, help="independent samples of the prompt, generated "
+                        "together in one batch (default: %(default)s)")
+    return parser
+
+
+def main(argv=None) -> None:
+    args = build_parser().parse_args(argv)
+
+    def job():
+        options = SampleConfig(args.temperature, args.top_k, args.top_p, args.seed)
+        options.check()
+        if args.num_samples < 1:
+            raise UserError(f"--num-samples {args.num_samples} must be at least 1")
+        import_tensorflow()
+        from tfseq.generation import sample_run
+
+        texts = sample_run(args.run_dir, [args.prompt] * args.num_samples, args.length, options)
+        print("\n\n".join(texts), flush=True)
+
+    run_main(job)
+
+
+if __name__ == "__main__":
+    main()
