@@ -60,7 +60,7 @@ class CharLMTask:
         return {
             "val_loss": loss,
             "val_bpc": loss / math.log(2),
-            "val_perplexity": math.exp(loss),
+            "val_perplexity": math.exp(min(loss, 700.0)),  # capped: a diverged run must still report
             "val_chars": count,
             "val_loss_windowed": float(windowed),
             "seq_len": self.cfg.data.seq_len,

@@ -1,0 +1,76 @@
+import dataclasses
+
+import pytest
+
+from tfseq.config import (PIPELINES_DIR, ModelConfig, RunConfig, apply_override, config_from_dict, default_config,
+                          dumps_toml, load_config)
+from tfseq.errors import UserError
+import tomllib
+
+
+@pytest.mark.parametrize("path", sorted(PIPELINES_DIR.glob("*.toml")), ids=lambda p: p.stem)
+def test_every_pipeline_loads_and_round_trips(path):
+    task = tomllib.loads(path.read_text())["task"]
+    cfg = load_config(task, str(path))
+    assert cfg.pipeline == path.stem
+    again = config_from_dict(tomllib.loads(dumps_toml(cfg)), "round trip")
+    assert again == cfg
+
+
+def test_default_pipeline_and_overrides():
+    cfg = load_config("charlm", None, ["model.cell=gru", "train.learning_rate=2e-3", "model.bidirectional=false",
+                                       "data.start_marker='CHAPTER I'", "train.epochs=3"])
+    assert cfg.pipeline == "charlm_quick"
+    assert (cfg.model.cell, cfg.train.learning_rate, cfg.train.epochs) == ("gru", 2e-3, 3)
+    assert cfg.data.start_marker == "CHAPTER I"
+
+
+def test_every_field_has_a_default():
+    for section in (RunConfig(), ModelConfig()):
+        for f in dataclasses.fields(section):
+            assert f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+
+
+@pytest.mark.parametrize("override, message", [
+    ("model.unitz=3", "unknown config key 'model.unitz' in --set; [model] allows: cell, units,"),
+    ("modle.units=3", "unknown config section 'modle'"),
+    ("model.units=abc", "config key model.units in --set must be an integer, got 'abc'"),
+    ("model.bidirectional=maybe", "model.bidirectional in --set must be true or false"),
+    ("units=3", "must look like section.key=value"),
+    ("train.epochs=0", "train.epochs = 0 must be greater than 0"),
+    ("model.dropout=1.0", "model.dropout = 1.0 is out of range; allowed: [0.0, 1.0)"),
+    ("model.cell=transformer", "model.cell = 'transformer' is not allowed; choose one of: lstm, gru, simplernn"),
+    ("train.batch_size=-4", "train.batch_size = -4 must be greater than 0"),
+    ("model.bidirectional=true", "cannot be used with head = 'next_token'"),
+])
+def test_bad_overrides_name_the_key(override, message):
+    with pytest.raises(UserError) as err:
+        load_config("charlm", "charlm_tiny", [override])
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_bad_pipeline_files(tmp_path):
+    bad_type = tmp_path / "bad_type.toml"
+    bad_type.write_text('task = "charlm"\n[model]\nunits = "many"\n')
+    with pytest.raises(UserError, match=r"model.units in .*bad_type.toml must be an integer, got 'many'"):
+        load_config("charlm", str(bad_type))
+    wrong_task = tmp_path / "wrong_task.toml"
+    wrong_task.write_text('task = "sentiment"\n')
+    with pytest.raises(UserError, match="is a 'sentiment' pipeline"):
+        load_config("charlm", str(wrong_task))
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[model\n")
+    with pytest.raises(UserError, match="is not valid TOML"):
+        load_config("charlm", str(broken))
+    with pytest.raises(UserError, match="config file 'nope' not found.*known pipelines: .*charlm_quick"):
+        load_config("charlm", "nope")
+
+
+def test_dump_escapes_strings_that_toml_needs_escaped():
+    cfg = default_config("charlm")
+    cfg.data.start_marker = 'He said "hi"\n\\ end'
+    apply_override(cfg, "train.max_minutes=inf")
+    again = config_from_dict(tomllib.loads(dumps_toml(cfg)), "round trip")
+    assert again.data.start_marker == cfg.data.start_marker
+    assert again.train.max_minutes == float("inf")

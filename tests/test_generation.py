@@ -1,0 +1,103 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfseq.config import ModelConfig, SampleConfig
+from tfseq.data.text import CharVocab
+from tfseq.errors import UserError
+from tfseq.generation import CharGenerator, filter_logits, generate, pick_next
+from tfseq.modeling import build_model
+
+VOCAB = CharVocab(list("\n \"'.Tabdehilnorst"))
+
+
+def random_model(cell: str, layers: int):
+    import keras
+
+    keras.utils.set_random_seed(7)
+    model = build_model(ModelConfig(cell=cell, units=16, layers=layers, embedding_dim=8), VOCAB.size)
+    # Larger weights than the initialiser's, so that every gate matters.
+    rng = np.random.default_rng(1)
+    for w in model.weights:
+        w.assign(rng.normal(0, 0.4, w.shape).astype("float32"))
+    return model
+
+
+@pytest.mark.parametrize("cell, layers", [("lstm", 1), ("lstm", 2), ("gru", 2), ("simplernn", 3)])
+def test_stateful_steps_give_the_full_models_logits(cell, layers):
+    model = random_model(cell, layers)
+    generator = CharGenerator(model)
+    ids = np.random.default_rng(0).integers(0, VOCAB.size, (3, 25)).astype(np.int32)
+    full = model(ids).numpy()
+    states = generator.initial_state(3)
+    for t in range(ids.shape[1]):
+        logits, states = generator.step(tf.constant(ids[:, t]), states)
+        np.testing.assert_allclose(logits.numpy(), full[:, t], rtol=1e-4, atol=1e-4)
+
+
+def test_generated_text_follows_the_models_own_greedy_choice():
+    model = random_model("gru", 2)
+    prompt = "The island"
+    text = generate(CharGenerator(model), VOCAB, [prompt], 12, SampleConfig(temperature=0))[0]
+    # Re-run the full model on the growing prefix: each next character is its argmax.
+    prefix = prompt
+    for char in text:
+        logits = model(VOCAB.encode(prefix)[None]).numpy()[0, -1]
+        assert VOCAB.chars[int(np.argmax(logits))] == char
+        prefix += char
+
+
+def test_prompts_of_different_lengths_in_one_batch_match_single_runs():
+    generator = CharGenerator(random_model("lstm", 2))
+    prompts = ["The island", "a", "he said 'there'"]
+    options = SampleConfig(temperature=0)
+    together = generate(generator, VOCAB, prompts, 30, options)
+    alone = [generate(generator, VOCAB, [p], 30, options)[0] for p in prompts]
+    assert together == alone
+
+
+def test_same_seed_same_text_other_seed_other_text():
+    generator = CharGenerator(random_model("lstm", 1))
+    one = generate(generator, VOCAB, ["The"] * 2, 200, SampleConfig(temperature=1.0, seed=5))
+    assert one == generate(generator, VOCAB, ["The"] * 2, 200, SampleConfig(temperature=1.0, seed=5))
+    assert one[0] != one[1]
+    assert one != generate(generator, VOCAB, ["The"] * 2, 200, SampleConfig(temperature=1.0, seed=6))
+
+
+FIXED = tf.constant([[0.0, 3.0, 1.0, 2.0, -1.0]])  # probabilities ~ .03 .64 .09 .23 .01
+
+
+def draws(logits, temperature=1.0, top_k=0, top_p=1.0, n=400):
+    return {int(pick_next(logits, tf.constant(temperature), tf.constant(top_k), tf.constant(top_p),
+                          tf.constant([9, i], tf.int64))[0]) for i in range(n)}
+
+
+def test_sampler_on_fixed_logits():
+    assert draws(FIXED, temperature=0.0, n=5) == {1}  # greedy is the argmax
+    assert draws(FIXED, top_k=2) == {1, 3}  # top-k never leaves the k best
+    assert draws(FIXED, top_k=1) == {1}
+    assert draws(FIXED, top_p=0.6) == {1}  # .64 alone reaches .6
+    assert draws(FIXED, top_p=0.8) == {1, 3}  # .64 + .23 is the smallest set above .8
+    assert draws(FIXED, top_p=0.9) == {1, 3, 2}
+    assert draws(FIXED, top_p=1.0) == {0, 1, 2, 3, 4}
+    assert draws(tf.one_hot([[3]], 5)[0] * 1e9) == {3}
+
+
+def test_filter_logits_masks_exactly_what_it_should():
+    out = filter_logits(FIXED, tf.constant(3), tf.constant(1.0)).numpy()[0]
+    assert np.isneginf(out[[0, 4]]).all() and np.array_equal(out[[1, 2, 3]], [3.0, 1.0, 2.0])
+
+
+@pytest.mark.parametrize("kwargs, length, prompt, message", [
+    (dict(temperature=-1.0), 5, "The", r"temperature = -1.0 must be >= 0 \(0 means greedy"),
+    (dict(top_k=-2), 5, "The", "top_k = -2 must be >= 0"),
+    (dict(top_p=0.0), 5, "The", r"top_p = 0.0 must be in \(0, 1\]"),
+    (dict(top_p=1.5), 5, "The", r"top_p = 1.5 must be in \(0, 1\]"),
+    (dict(), 0, "The", "length = 0 must be greater than 0"),
+    (dict(), 5, "", "the prompt is empty"),
+    (dict(), 5, "The €", r"1 character\(s\) not in the model's vocabulary: '€'"),
+])
+def test_bad_sampling_input(kwargs, length, prompt, message):
+    generator = CharGenerator(random_model("simplernn", 1))
+    with pytest.raises(UserError, match=message):
+        generate(generator, VOCAB, [prompt], length, SampleConfig(**kwargs))

@@ -1,0 +1,100 @@
+import itertools
+
+import keras
+import numpy as np
+import pytest
+
+from tfseq.config import ModelConfig
+from tfseq.errors import UserError
+from tfseq.modeling import GATES, build_model
+
+V = 13
+
+
+def rnn_params(cell: str, inputs: int, units: int) -> int:
+    """Closed forms: SimpleRNN u(i+u+1); LSTM 4u(i+u+1); GRU with reset_after 3u(i+u+2)."""
+    return GATES[cell] * units * (inputs + units + (2 if cell == "gru" else 1))
+
+
+@pytest.mark.parametrize("cell, bidirectional, layers", list(itertools.product(
+    ("simplernn", "lstm", "gru"), (False, True), (1, 2))))
+def test_classifier_shapes_and_parameter_count(cell, bidirectional, layers):
+    cfg = ModelConfig(cell=cell, units=6, layers=layers, bidirectional=bidirectional, embedding_dim=5,
+                      head="binary", mask_zero=True, hidden_units=4)
+    model = build_model(cfg, V)
+    out = model(np.array([[1, 2, 3, 0], [4, 5, 0, 0]], np.int32))
+    assert tuple(out.shape) == (2, 1)
+    directions = 2 if bidirectional else 1
+    expected = V * 5
+    width = 5
+    for _ in range(layers):
+        expected += directions * rnn_params(cell, width, 6)
+        width = directions * 6
+    expected += width * 4 + 4 + 4 * 1 + 1
+    assert model.count_params() == expected
+
+
+@pytest.mark.parametrize("cell, layers", list(itertools.product(("simplernn", "lstm", "gru"), (1, 3))))
+def test_next_token_shapes_and_parameter_count(cell, layers):
+    cfg = ModelConfig(cell=cell, units=7, layers=layers, embedding_dim=4, dropout=0.1)
+    model = build_model(cfg, V)
+    assert tuple(model(np.ones((3, 9), np.int32)).shape) == (3, 9, V)
+    expected = V * 4 + rnn_params(cell, 4, 7) + (layers - 1) * rnn_params(cell, 7, 7) + 7 * V + V
+    assert model.count_params() == expected
+
+
+@pytest.mark.parametrize("pooling, width", [("last", 12), ("mean", 12), ("max", 12), ("max_mean", 24)])
+def test_pooling_widths_and_multiclass_head(pooling, width):
+    cfg = ModelConfig(cell="gru", units=6, bidirectional=True, embedding_dim=5, head="multiclass", num_classes=3,
+                      mask_zero=True, pooling=pooling)
+    model = build_model(cfg, V)
+    probs = keras.ops.convert_to_numpy(model(np.array([[1, 2, 3, 0]], np.int32)))
+    assert probs.shape == (1, 3)
+    np.testing.assert_allclose(probs.sum(-1), 1.0, rtol=1e-6)
+    assert model.get_layer("output").kernel.shape == (width, 3)
+
+
+def test_simplernn_matches_a_numpy_forward_pass():
+    cfg = ModelConfig(cell="simplernn", units=4, embedding_dim=3)
+    model = build_model(cfg, V)
+    rng = np.random.default_rng(0)
+    for w in model.weights:
+        w.assign(rng.normal(0, 0.5, w.shape).astype("float32"))
+    ids = np.array([[3, 1, 4, 1, 5, 9, 2]], np.int32)
+    emb = model.get_layer("embedding").embeddings.numpy()
+    w_xh, w_hh, b = (v.numpy() for v in model.get_layer("rnn_0").cell.weights)
+    w_out, b_out = (v.numpy() for v in model.get_layer("logits").weights)
+    h = np.zeros(4)
+    expected = []
+    for t in ids[0]:
+        h = np.tanh(emb[t] @ w_xh + h @ w_hh + b)  # h_t = tanh(x_t W_xh + h_{t-1} W_hh + b)
+        expected.append(h @ w_out + b_out)
+    np.testing.assert_allclose(model(ids).numpy()[0], np.array(expected), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("cell, bidirectional, pooling", [
+    ("lstm", True, "last"), ("gru", True, "max_mean"), ("simplernn", False, "mean"), ("lstm", False, "max"),
+    ("gru", False, "last")])
+def test_masked_right_padding_does_not_change_the_prediction(cell, bidirectional, pooling):
+    cfg = ModelConfig(cell=cell, units=5, layers=2, bidirectional=bidirectional, embedding_dim=4, head="binary",
+                      mask_zero=True, pooling=pooling, hidden_units=3)
+    model = build_model(cfg, V)
+    ids = np.array([[5, 2, 7, 1, 9]], np.int32)
+    padded = np.array([[5, 2, 7, 1, 9, 0, 0, 0]], np.int32)
+    np.testing.assert_allclose(model(ids).numpy(), model(padded).numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_bidirectional_language_model_is_refused():
+    with pytest.raises(UserError, match="bidirectional model cannot predict the next token"):
+        build_model(ModelConfig(bidirectional=True, units=4, embedding_dim=2), V)
+    with pytest.raises(UserError, match="head = 'next_token'"):
+        ModelConfig(bidirectional=True).check()
+
+
+def test_default_layers_stay_on_the_cudnn_path():
+    model = build_model(ModelConfig(units=4, embedding_dim=2), V)
+    layer = model.get_layer("rnn_0")
+    assert layer.cell.activation.__name__ == "tanh" and layer.cell.recurrent_activation.__name__ == "sigmoid"
+    assert layer.cell.recurrent_dropout == 0 and not layer.unroll and layer.cell.use_bias
+    gru = build_model(ModelConfig(cell="gru", units=4, embedding_dim=2), V).get_layer("rnn_0")
+    assert gru.cell.reset_after
