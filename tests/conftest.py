@@ -35,3 +35,42 @@ def tiny_charlm_config(book: Path, **train):
 
     overrides = [f"data.path={book}", "data.start_marker="] + [f"train.{k}={v}" for k, v in train.items()]
     return load_config("charlm", "charlm_tiny", overrides)
+
+
+POSITIVE = ["A wonderful, moving film.<br /><br />Great acting!", "I loved it: brilliant and beautiful", "Superb! 10/10",
+            "Un film très émouvant, a great café scene", "Best movie ever 😀 great great", "It's wonderful, isn't it?"]
+NEGATIVE = ["An awful, boring mess.<br />Terrible.", "I hated it: dull and stupid", "Worst film_ever, 1/10",
+            "Boring. Awful. Dull.", "A terrible waste 😡 of time", "It wasn't good; it's bad, bad"]
+
+
+def write_imdb_folder(root: Path, per_class: int = 12) -> Path:
+    """An aclImdb/ tree: train/test x pos/neg reviews (3 per movie), urls files, and unlabelled reviews."""
+    base = root / "aclImdb"
+    for split in ("train", "test"):
+        urls = {"pos": [], "neg": []}
+        for label, texts in (("pos", POSITIVE), ("neg", NEGATIVE)):
+            folder = base / split / label
+            folder.mkdir(parents=True)
+            for i in range(per_class):
+                rating = 8 if label == "pos" else 2
+                (folder / f"{i}_{rating}.txt").write_text(f"{texts[i % len(texts)]} ({split} {i})", encoding="utf-8")
+                movie = 1000 * (split == "test") + 100 * (label == "neg") + i // 3
+                urls[label].append(f"http://www.imdb.com/title/tt{movie:07d}/usercomments")
+        for label in ("pos", "neg"):
+            (base / split / f"urls_{label}.txt").write_text("\n".join(urls[label]) + "\n")
+    (base / "train" / "unsup").mkdir()
+    (base / "train" / "unsup" / "0_0.txt").write_text("UNLABELLED never read")
+    return base
+
+
+@pytest.fixture(scope="session")
+def imdb_archive(tmp_path_factory) -> Path:
+    """A small aclImdb_v1.tar.gz (12 reviews per split and label) made by the test itself."""
+    import tarfile
+
+    root = tmp_path_factory.mktemp("imdb")
+    base = write_imdb_folder(root)
+    archive = root / "aclImdb_v1.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(base, arcname="aclImdb")
+    return archive

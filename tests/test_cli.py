@@ -54,7 +54,38 @@ def test_sample_refuses_a_prompt_outside_the_vocabulary(tiny_run):
     assert done.returncode == 2 and "not in the model's vocabulary: 'Ω'" in done.stderr
 
 
-@pytest.mark.parametrize("module", ["tfseq.train", "tfseq.sample"])
+def test_exported_generator_gives_the_same_text_without_tfseq(tiny_run, tmp_path):
+    out = tmp_path / "generator"
+    done = tfseq("tfseq.export", str(tiny_run), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    sampled = tfseq("tfseq.sample", str(tiny_run), "--prompt", "The island", "--length", "80", "--seed", "4",
+                    "--temperature", "0.7", "--top-k", "20")
+    script = (
+        "import sys\n"
+        "sys.modules['tfseq'] = None\n"
+        "import tensorflow as tf\n"
+        f"m = tf.saved_model.load({str(out)!r})\n"
+        "r = m.generate(tf.constant(['The island']), tf.constant(80), tf.constant(0.7), tf.constant(20), "
+        "tf.constant(1.0), tf.constant(4, tf.int64))\n"
+        "sys.stdout.write(r['text'].numpy()[0].decode())\n"
+    )
+    bare = subprocess.run([PYTHON, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert bare.returncode == 0, bare.stderr
+    assert bare.stdout == sampled.stdout.rstrip("\n") and len(bare.stdout) == len("The island") + 80
+    from_savedmodel = tfseq("tfseq.sample", str(out), "--prompt", "The island", "--length", "80", "--seed", "4",
+                            "--temperature", "0.7", "--top-k", "20")
+    assert from_savedmodel.stdout == sampled.stdout
+    refused = tfseq("tfseq.sample", str(out), "--prompt", "Ω")
+    assert refused.returncode == 2 and "refused the prompt: prompt character not in the vocabulary" in refused.stderr
+
+
+def test_predict_refuses_a_charlm_run(tiny_run):
+    done = tfseq("tfseq.predict", str(tiny_run), "a review")
+    assert done.returncode == 2
+    assert "is a charlm run, not a sentiment run; use python -m tfseq.sample with it" in done.stderr
+
+
+@pytest.mark.parametrize("module", ["tfseq.train", "tfseq.sample", "tfseq.export", "tfseq.predict"])
 def test_help_explains_every_option(module):
     done = tfseq(module, "--help")
     assert done.returncode == 0

@@ -18,8 +18,6 @@ class CharLMTask:
         cfg: the run's config (task "charlm").
     """
 
-    monitor = "val_loss"
-
     def __init__(self, cfg: RunConfig):
         self.cfg = cfg
         self.corpus = gutenberg.load_corpus(cfg.data)

@@ -104,14 +104,16 @@ class CharGenerator(tf.Module):
         # Folded first layer: table[id] = embedding[id] @ kernel + bias, computed once in float64.
         first = layers[0]
         table = embedding.astype(np.float64) @ first.kernel.astype(np.float64) + first.bias
-        self.table = tf.constant(table.astype(np.float32))
-        self.kernels = [tf.constant(layer.kernel) for layer in layers[1:]]
-        self.biases = [tf.constant(layer.bias) for layer in layers[1:]]
-        self.recurrents = [tf.constant(layer.recurrent) for layer in layers]
-        self.recurrent_biases = [tf.constant(layer.recurrent_bias if layer.recurrent_bias is not None else
-                                             np.zeros(0, np.float32)) for layer in layers]
-        self.out_kernel = tf.constant(keras.ops.convert_to_numpy(dense.kernel).astype(np.float32))
-        self.out_bias = tf.constant(keras.ops.convert_to_numpy(dense.bias).astype(np.float32))
+        # Variables, not constants: an exported generator keeps its weights out of the graph definition.
+        const = lambda value, name: tf.Variable(np.asarray(value, np.float32), trainable=False, name=name)
+        self.table = const(table, "folded_embedding")
+        self.kernels = [const(layer.kernel, f"kernel_{i + 1}") for i, layer in enumerate(layers[1:])]
+        self.biases = [const(layer.bias, f"bias_{i + 1}") for i, layer in enumerate(layers[1:])]
+        self.recurrents = [const(layer.recurrent, f"recurrent_{i}") for i, layer in enumerate(layers)]
+        self.recurrent_biases = [const(layer.recurrent_bias if layer.recurrent_bias is not None else np.zeros(0),
+                                       f"recurrent_bias_{i}") for i, layer in enumerate(layers)]
+        self.out_kernel = const(keras.ops.convert_to_numpy(dense.kernel), "out_kernel")
+        self.out_bias = const(keras.ops.convert_to_numpy(dense.bias), "out_bias")
 
     def initial_state(self, batch: tf.Tensor) -> list:
         """Zero states: [h, c] per LSTM layer, [h] per GRU / SimpleRNN layer."""
@@ -224,17 +226,68 @@ def generate(generator: CharGenerator, vocab, prompts: list[str], length: int, o
     return [vocab.decode(row) for row in out.numpy()]
 
 
-def sample_run(run_dir: str, prompts: list[str], length: int, options: SampleConfig) -> list[str]:
-    """Loads a char-LM run folder and returns prompt + continuation for each prompt.
+_ENDPOINT_CHECKS = ("prompt character not in the vocabulary", "empty prompt", "length must be > 0")
+
+
+def add_generate_endpoint(archive, generator: CharGenerator, vocab) -> None:
+    """Adds `generate(prompts, length, temperature, top_k, top_p, seed) -> {"text", "generated"}` to an ExportArchive.
+
+    The endpoint takes raw prompts (string[batch]) and returns prompt + continuation ("text") and the continuation
+    alone ("generated"); characters, vocabulary and loop are all in the graph. A prompt character outside the
+    vocabulary, or an empty prompt, fails with InvalidArgumentError naming the problem.
+    """
+    chars = tf.constant(vocab.chars)
+    table = tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(chars, tf.range(len(vocab.chars), dtype=tf.int64)), default_value=-1)
+    archive.track(generator)
+    archive.track(table)
+
+    def endpoint(prompts, length, temperature, top_k, top_p, seed):
+        ids = tf.ragged.map_flat_values(table.lookup, tf.strings.unicode_split(prompts, "UTF-8"))
+        checks = [
+            tf.debugging.assert_non_negative(ids.flat_values, message=_ENDPOINT_CHECKS[0]),
+            tf.debugging.assert_positive(ids.row_lengths(), message=_ENDPOINT_CHECKS[1]),
+            tf.debugging.assert_positive(length, message=_ENDPOINT_CHECKS[2]),
+        ]
+        with tf.control_dependencies(checks):
+            out = generator.generate_ids(tf.cast(ids.to_tensor(0), tf.int32), tf.cast(ids.row_lengths(), tf.int32),
+                                         length, temperature, top_k, top_p, seed)
+        generated = tf.strings.reduce_join(tf.gather(chars, out), axis=-1)
+        return {"text": prompts + generated, "generated": generated}
+
+    archive.add_endpoint("generate", endpoint, input_signature=[
+        tf.TensorSpec([None], tf.string, name="prompts"), tf.TensorSpec([], tf.int32, name="length"),
+        tf.TensorSpec([], tf.float32, name="temperature"), tf.TensorSpec([], tf.int32, name="top_k"),
+        tf.TensorSpec([], tf.float32, name="top_p"), tf.TensorSpec([], tf.int64, name="seed")])
+
+
+def sample_run(source: str, prompts: list[str], length: int, options: SampleConfig) -> list[str]:
+    """Returns prompt + continuation for each prompt, from a char-LM run folder or its exported SavedModel.
 
     Args:
-        run_dir: the run folder.
+        source: a run folder, or a SavedModel written by `python -m tfseq.export`.
         prompts: the prompts (repeat one prompt for several samples of it).
         length: characters to generate per prompt.
         options: temperature, top-k, top-p, seed.
     """
+    from pathlib import Path
+
     from tfseq.runs import load_trained
 
-    _, vocab, model = load_trained(run_dir, task="charlm")
+    options.check()
+    if (Path(source) / "saved_model.pb").is_file():
+        if length <= 0 or not prompts or any(not p for p in prompts):
+            raise UserError("the prompt is empty or length <= 0; give a prompt and a positive length")
+        loaded = tf.saved_model.load(str(source))
+        if not hasattr(loaded, "generate"):
+            raise UserError(f"{source} is a SavedModel without a 'generate' signature; export a char-LM run")
+        try:
+            out = loaded.generate(tf.constant(prompts), np.int32(length), np.float32(options.temperature),
+                                  np.int32(options.top_k), np.float32(options.top_p), np.int64(options.seed))
+        except tf.errors.InvalidArgumentError as err:
+            known = [m for m in _ENDPOINT_CHECKS if m in err.message] or [err.message.strip().splitlines()[-1]]
+            raise UserError(f"{source} refused the prompt: {known[0]}") from None
+        return [t.decode("utf-8") for t in out["text"].numpy()]
+    _, vocab, model = load_trained(source, task="charlm")
     continuations = generate(CharGenerator(model), vocab, prompts, length, options)
     return [p + c for p, c in zip(prompts, continuations)]

@@ -5,7 +5,9 @@ which do not survive a file that is split on lines.
 """
 from __future__ import annotations
 
+import functools
 import json
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,6 +88,72 @@ class CharVocab:
         return {"kind": "chars", "chars": self.chars}
 
 
+TOKENIZERS = ("book", "lower")
+
+
+@functools.lru_cache(maxsize=None)
+def separator_pattern() -> str:
+    """An RE2 pattern for runs of the characters Python's `re` calls non-word (`\\W`), for this Python's Unicode.
+
+    `tfds.deprecated.text.Tokenizer` (the textbook's) splits on `re` `\\W+`: a word character is a letter, a number
+    or "_". RE2's `[\\pL\\pN_]` agrees on every assigned code point; RE2 knows newer Unicode versions, so the code
+    points this Python's database leaves unassigned (category Cn) are listed as separators too. Checked against
+    `re` over all of Unicode in tests/test_text.py.
+    """
+    ranges, start = [], None
+    for point in range(0x110000 + 1):
+        unassigned = point < 0x110000 and not 0xD800 <= point <= 0xDFFF and unicodedata.category(chr(point)) == "Cn"
+        if unassigned and start is None:
+            start = point
+        elif not unassigned and start is not None:
+            ranges.append(f"\\x{{{start:x}}}-\\x{{{point - 1:x}}}")
+            start = None
+    return f"(?:[^\\pL\\pN_]|[{''.join(ranges)}])+"
+
+
+def tokenize(texts, tokenizer: str = "book"):
+    """Splits a batch of texts into word tokens inside TensorFlow (usable in tf.data and in exported graphs).
+
+    Args:
+        texts: tf.string [n].
+        tokenizer: "book": exactly the tokens of `tfds.deprecated.text.Tokenizer()` (case kept, split on runs of
+            non-word characters); "lower": "<br />" line breaks removed, lowercased, then split the same way.
+
+    Returns:
+        A tf.RaggedTensor of tokens, [n, (tokens)].
+    """
+    import tensorflow as tf
+
+    if tokenizer == "lower":
+        texts = tf.strings.lower(tf.strings.regex_replace(texts, r"<br\s*/?>", " "), encoding="utf-8")
+    return tf.strings.split(tf.strings.regex_replace(texts, separator_pattern(), " "))
+
+
+@dataclass
+class WordVocab:
+    """A word vocabulary: id 0 is padding, ids 1..V are `tokens`, id V+1 is out-of-vocabulary.
+
+    Args:
+        tokens: the kept tokens, in order of first appearance in the training split (the textbook's order).
+        tokenizer: "book" or "lower", the tokenizer the tokens came from.
+    """
+
+    tokens: list[str]
+    tokenizer: str = "book"
+
+    @property
+    def size(self) -> int:
+        """Ids the embedding needs: padding + tokens + OOV."""
+        return len(self.tokens) + 2
+
+    @property
+    def oov_id(self) -> int:
+        return len(self.tokens) + 1
+
+    def to_json(self) -> dict:
+        return {"kind": "words", "tokenizer": self.tokenizer, "tokens": self.tokens}
+
+
 def save_vocab(vocab, path: Path) -> None:
     """Writes a vocabulary as JSON (atomically: a crash leaves the old file or none)."""
     atomic_write(path, json.dumps(vocab.to_json(), ensure_ascii=False, indent=0))
@@ -104,4 +172,10 @@ def load_vocab(path: Path):
         if not chars or not all(isinstance(c, str) and len(c) == 1 for c in chars):
             raise UserError(f"vocabulary {path} is corrupt: 'chars' must be a list of single characters")
         return CharVocab(chars)
+    if kind == "words":
+        tokens, tokenizer = table.get("tokens"), table.get("tokenizer")
+        if tokenizer not in TOKENIZERS or not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
+            raise UserError(f"vocabulary {path} is corrupt: 'tokens' must be a list of strings and 'tokenizer' one "
+                            f"of {', '.join(TOKENIZERS)}")
+        return WordVocab(tokens, tokenizer)
     raise UserError(f"vocabulary {path} is corrupt: unknown kind {kind!r}")

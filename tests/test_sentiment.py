@@ -1,0 +1,76 @@
+"""The sentiment slice end to end on a small archive the tests make: train, metrics, export, predict."""
+import json
+import subprocess
+
+import numpy as np
+import pytest
+
+from conftest import PYTHON, ROOT, NEGATIVE, POSITIVE
+from tfseq import trainer
+from tfseq.config import load_config
+
+
+@pytest.fixture(scope="module")
+def sentiment_run(imdb_archive, tmp_path_factory):
+    cfg = load_config("sentiment", "imdb_tiny", [f"data.path={imdb_archive}", "data.limit=0", "train.epochs=12",
+                                                  "train.learning_rate=2e-2", "data.val_fraction=0.25"])
+    return trainer.train(cfg, str(tmp_path_factory.mktemp("sentiment") / "run"))
+
+
+def test_sentiment_run_learns_and_reports_test_metrics(sentiment_run):
+    metrics = json.loads(sentiment_run.metrics.read_text())
+    for key in ("test_accuracy", "test_loss", "test_auc", "val_accuracy", "test_true_positives",
+                "test_false_negatives"):
+        assert key in metrics, key
+    assert metrics["test_reviews"] == 24
+    assert metrics["test_true_positives"] + metrics["test_false_negatives"] == 12
+    assert metrics["test_accuracy"] >= 0.9, metrics  # the tiny reviews say what they are
+    assert "validation: all reviews of" in metrics["validation"]
+    assert [r["epoch"] for r in sentiment_run.read_history()][:1] == [1]
+    assert sentiment_run.plot.is_file()
+
+
+def test_predict_from_the_run_folder_and_from_stdin(sentiment_run):
+    done = subprocess.run([PYTHON, "-m", "tfseq.predict", str(sentiment_run.path), POSITIVE[0], NEGATIVE[0], "--json"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [r["label"] for r in rows] == ["positive", "negative"] and rows[0]["text"] == POSITIVE[0]
+    piped = subprocess.run([PYTHON, "-m", "tfseq.predict", str(sentiment_run.path)], cwd=ROOT, capture_output=True,
+                           text=True, input=f"{POSITIVE[1]}\n{NEGATIVE[1]}\n", timeout=300)
+    assert piped.returncode == 0, piped.stderr
+    assert [line.split("\t")[0] for line in piped.stdout.splitlines()] == ["positive", "negative"]
+
+
+def test_exported_savedmodel_answers_raw_strings_without_tfseq(sentiment_run, tmp_path):
+    from tfseq.serving import classify
+
+    out = tmp_path / "exported"
+    done = subprocess.run([PYTHON, "-m", "tfseq.export", str(sentiment_run.path), "--out", str(out)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    reviews = POSITIVE + NEGATIVE + ["", "<br />", "unknownword " * 3, "x" * 5000]
+    in_process = classify(sentiment_run.path, reviews)
+    # A bare process: tfseq is made unimportable, only TensorFlow is used.
+    script = (
+        "import sys, json\n"
+        "sys.modules['tfseq'] = None\n"
+        "import tensorflow as tf\n"
+        f"m = tf.saved_model.load({str(out)!r})\n"
+        "texts = json.loads(sys.stdin.read())\n"
+        "print(json.dumps(m.serve(tf.constant(texts))['probability'].numpy().tolist()))\n"
+    )
+    bare = subprocess.run([PYTHON, "-c", script], cwd=tmp_path, capture_output=True, text=True,
+                          input=json.dumps(reviews), timeout=300)
+    assert bare.returncode == 0, bare.stderr
+    np.testing.assert_allclose(json.loads(bare.stdout.strip().splitlines()[-1]), in_process, rtol=1e-5, atol=1e-6)
+    served = subprocess.run([PYTHON, "-m", "tfseq.predict", str(out), POSITIVE[2], "--json"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert served.returncode == 0 and json.loads(served.stdout)["label"] == "positive"
+
+
+def test_sample_and_predict_refuse_runs_of_the_other_task(sentiment_run):
+    done = subprocess.run([PYTHON, "-m", "tfseq.sample", str(sentiment_run.path)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 2
+    assert "is a sentiment run, not a charlm run; use python -m tfseq.predict with it" in done.stderr

@@ -1,0 +1,32 @@
+"""Export a run as a SavedModel that takes raw strings: `python -m tfseq.export RUN_DIR [--out DIR]`.
+
+A sentiment run gives `serve(text: string[n]) -> {"probability": float32[n]}`; a char-LM run gives
+`generate(prompts, length, temperature, top_k, top_p, seed) -> {"text", "generated"}`. Both load with plain
+`tf.saved_model.load` in a process without tfseq.
+"""
+from __future__ import annotations
+
+from tfseq.cli import Parser, import_tensorflow, run_main
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="python -m tfseq.export", description=__doc__.split("\n\n")[0].split(": ", 1)[1])
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a finished run folder (models/<run>)")
+    parser.add_argument("--out", metavar="DIR", help="SavedModel folder to write (default: RUN_DIR/savedmodel)")
+    return parser
+
+
+def main(argv=None) -> None:
+    args = build_parser().parse_args(argv)
+
+    def job():
+        import_tensorflow()
+        from tfseq.serving import export_run
+
+        print(f"SavedModel written to {export_run(args.run_dir, args.out)}", flush=True)
+
+    run_main(job)
+
+
+if __name__ == "__main__":
+    main()
