@@ -8,7 +8,7 @@ import pytest
 from conftest import IMDB_ARCHIVE, NEGATIVE, POSITIVE, write_imdb_folder
 from tfseq.config import SentimentData
 from tfseq.data import imdb
-from tfseq.data.text import WordVocab, separator_pattern, tokenize
+from tfseq.data.text import tokenize
 from tfseq.errors import UserError
 
 HARD_CASES = [
@@ -33,17 +33,22 @@ def test_book_tokenizer_gives_the_textbook_tokens_on_hard_cases():
                                                              for t in HARD_CASES + POSITIVE + NEGATIVE]
 
 
-def test_separator_pattern_agrees_with_python_re_on_all_of_unicode():
+def test_book_tokenizer_agrees_with_python_re_on_every_code_point():
     import re
 
+    points = [p for p in range(0x110000) if not 0xD800 <= p <= 0xDFFF]
+    python_word = np.array([re.fullmatch(r"\w", chr(p)) is not None for p in points])
+    # "a" + c + "b" is one token when c is a word character, else the two tokens "a" and "b".
+    rows = tokenize(tf_strings([f"a{chr(p)}b" for p in points]), "book").row_lengths().numpy()
+    assert set(rows.tolist()) == {1, 2}
+    mismatch = np.flatnonzero(python_word != (rows == 1))
+    assert mismatch.size == 0, [(hex(points[i]), unicodedata.category(chr(points[i]))) for i in mismatch[:10]]
+
+
+def tf_strings(texts):
     import tensorflow as tf
 
-    points = [p for p in range(0x110000) if not 0xD800 <= p <= 0xDFFF]
-    chars = [chr(p) for p in points]
-    python_word = np.array([re.fullmatch(r"\w", c) is not None for c in chars])
-    separators = tf.strings.regex_full_match(tf.constant([c.encode("utf-8") for c in chars]), separator_pattern())
-    mismatch = np.flatnonzero(python_word == separators.numpy())
-    assert mismatch.size == 0, [(hex(points[i]), unicodedata.category(chars[i])) for i in mismatch[:10]]
+    return tf.constant([t.encode("utf-8", "surrogatepass") for t in texts])
 
 
 @pytest.mark.skipif(not IMDB_ARCHIVE.exists(), reason=f"shared IMDb archive not found at {IMDB_ARCHIVE}")

@@ -12,6 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfseq.config import SentimentData
+from tfseq.data.imdb import vocab_table
 from tfseq.data.text import WordVocab, tokenize
 from tfseq.errors import UserError
 from tfseq.files import write_json
@@ -31,10 +32,7 @@ class ReviewEncoder:
     def __init__(self, vocab: WordVocab, data: SentimentData):
         self.tokenizer, self.max_length, self.truncate = vocab.tokenizer, data.max_length, data.truncate
         self.oov = vocab.oov_id
-        self.table = tf.lookup.StaticHashTable(
-            tf.lookup.KeyValueTensorInitializer(tf.constant(vocab.tokens or [""], tf.string),
-                                                tf.range(1, max(len(vocab.tokens), 1) + 1, dtype=tf.int64)),
-            default_value=self.oov)
+        self.table = vocab_table(vocab)
 
     def __call__(self, texts: tf.Tensor) -> tf.Tensor:
         """tf.string [n] -> int32 [n, time], right-padded with 0; an empty review becomes one OOV id."""

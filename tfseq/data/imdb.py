@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 import tarfile
 import zlib
 from dataclasses import dataclass, field
@@ -279,23 +280,32 @@ class Encoded:
         self.lengths = np.diff(self.splits)
 
 
-def tokenized_chunks(texts: list[str], tokenizer: str):
-    """Tokenizes texts in chunks on all cores; yields (unique tokens, index into them, tokens per review) per chunk.
+def tokenized_chunks(texts, tokenizer: str) -> list[tuple]:
+    """Tokenizes texts in chunks on all cores; per chunk: its unique tokens, an index into them, tokens per review.
 
     Each chunk's tokens are reduced to their unique values (in order of first appearance) and an index, so that
-    counting and encoding work on ~10^4 unique strings per chunk instead of ~10^5 tokens.
+    counting and encoding work on ~10^4 unique strings per chunk instead of ~10^5 tokens, inside TensorFlow. The
+    chunks run as eager TensorFlow ops on a thread pool (the ops release the GIL; no tracing to pay for).
+
+    Args:
+        texts: a list of str, or a tf.string tensor of them.
+        tokenizer: "book" or "lower".
+
+    Returns:
+        A list of (unique: tf.string tensor, index: int32 tensor, counts: int32 tensor, lengths: int32 tensor).
     """
     import tensorflow as tf
 
-    def chunk(texts):
-        tokens = tokenize(texts, tokenizer)
+    workers = max(1, min(os.cpu_count() or 1, 8))
+    everything = tf.convert_to_tensor(texts, tf.string)
+
+    def chunk(k):
+        tokens = tokenize(everything[k * CHUNK:(k + 1) * CHUNK], tokenizer, variant=k % workers)
         unique, index, counts = tf.unique_with_counts(tokens.flat_values, out_idx=tf.int32)
         return unique, index, counts, tf.cast(tokens.row_lengths(), tf.int32)
 
-    ds = tf.data.Dataset.from_tensor_slices(tf.constant(texts, tf.string)).batch(CHUNK)
-    ds = ds.map(chunk, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(2)
-    for unique, index, counts, lengths in ds.as_numpy_iterator():
-        yield unique, index, counts, lengths
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(chunk, range(-(-len(texts) // CHUNK))))
 
 
 def build_vocab(chunks: list, tokenizer: str, max_tokens: int = 0, min_count: int = 1) -> WordVocab:
@@ -310,16 +320,19 @@ def build_vocab(chunks: list, tokenizer: str, max_tokens: int = 0, min_count: in
     Returns:
         A WordVocab with tokens in order of first appearance (the textbook encoder's order).
     """
-    counts: dict[bytes, int] = {}
-    for unique, _, chunk_counts, _ in chunks:
-        for token, count in zip(unique.tolist(), chunk_counts.tolist()):
-            counts[token] = counts.get(token, 0) + count
-    tokens = [t for t, c in counts.items() if c >= min_count]
-    if max_tokens and len(tokens) > max_tokens:
-        # Python's sort is stable: among equal counts, the earlier-seen token wins.
-        kept = set(sorted(tokens, key=lambda t: -counts[t])[:max_tokens])
-        tokens = [t for t in tokens if t in kept]
-    return WordVocab([t.decode("utf-8") for t in tokens], tokenizer)
+    import tensorflow as tf
+
+    if not chunks:
+        return WordVocab([], tokenizer)
+    # tf.unique keeps first-appearance order, and chunks are in order: the global order is the textbook's.
+    tokens, where = tf.unique(tf.concat([c[0] for c in chunks], 0), out_idx=tf.int32)
+    counts = tf.math.unsorted_segment_sum(tf.concat([c[2] for c in chunks], 0), where, tf.size(tokens)).numpy()
+    keep = counts >= min_count
+    if max_tokens and keep.sum() > max_tokens:
+        ranked = np.argsort(-np.where(keep, counts, -1), kind="stable")  # stable: the earlier-seen token wins ties
+        keep = np.zeros_like(keep)
+        keep[ranked[:max_tokens]] = True
+    return WordVocab([t.decode("utf-8") for t in tokens.numpy()[keep].tolist()], tokenizer)
 
 
 def encode_chunks(chunks, vocab: WordVocab, labels: np.ndarray, max_length: int = 0,
@@ -333,15 +346,12 @@ def encode_chunks(chunks, vocab: WordVocab, labels: np.ndarray, max_length: int 
         max_length: tokens kept per review (0 = all).
         truncate: "last" keeps a long review's last max_length tokens (the textbook), "first" its first.
     """
-    lookup = {t.encode("utf-8"): i + 1 for i, t in enumerate(vocab.tokens)}
-    oov = vocab.oov_id
-    ids, lengths = [], []
-    for unique, index, _, chunk_lengths in chunks:
-        table = np.fromiter((lookup.get(t, oov) for t in unique.tolist()), np.int32, len(unique))
-        ids.append(table[index])
-        lengths.append(chunk_lengths)
+    import tensorflow as tf
+
+    table = vocab_table(vocab)
+    ids = [tf.gather(tf.cast(table.lookup(unique), tf.int32), index).numpy() for unique, index, _, _ in chunks]
     ids = np.concatenate(ids) if ids else np.zeros(0, np.int32)
-    lengths = np.concatenate(lengths).astype(np.int64) if lengths else np.zeros(0, np.int64)
+    lengths = np.concatenate([c[3].numpy() for c in chunks]).astype(np.int64) if chunks else np.zeros(0, np.int64)
     ends = np.cumsum(lengths)
     starts = ends - lengths
     if max_length:
@@ -349,14 +359,26 @@ def encode_chunks(chunks, vocab: WordVocab, labels: np.ndarray, max_length: int 
             starts = np.maximum(starts, ends - max_length)
         else:
             ends = np.minimum(ends, starts + max_length)
-    # Empty reviews read one OOV id from a sentinel slot: a fully masked row breaks cuDNN and pooling.
-    ids = np.append(ids, np.int32(oov))
     empty = ends == starts
+    if not empty.any() and np.array_equal(ends - starts, lengths):
+        return Encoded(ids, np.concatenate([[0], ends]), np.asarray(labels, np.int32))  # nothing to cut or fill
+    # Empty reviews read one OOV id from a sentinel slot: a fully masked row breaks cuDNN and pooling.
+    ids = np.append(ids, np.int32(vocab.oov_id))
     starts, ends = np.where(empty, len(ids) - 1, starts), np.where(empty, len(ids), ends)
     kept = ends - starts
     splits = np.concatenate([[0], np.cumsum(kept)])
     gather = np.arange(splits[-1]) - np.repeat(splits[:-1], kept) + np.repeat(starts, kept)
     return Encoded(ids[gather], splits, np.asarray(labels, np.int32))
+
+
+def vocab_table(vocab: WordVocab):
+    """A tf.lookup table from token to id (1..V), OOV tokens to vocab.oov_id."""
+    import tensorflow as tf
+
+    keys = tf.constant(vocab.tokens or [""], tf.string)
+    values = tf.range(1, max(len(vocab.tokens), 1) + 1, dtype=tf.int64)
+    return tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(keys, values),
+                                     default_value=tf.constant(vocab.oov_id, tf.int64))
 
 
 def encode_splits(splits: dict[str, Reviews], cfg: SentimentData) -> tuple[WordVocab, dict[str, Encoded]]:
@@ -392,6 +414,15 @@ def epoch_batches(lengths: np.ndarray, batch_size: int, seed: int, epoch: int, b
     return batches
 
 
+def _batcher(data: Encoded):
+    """A function from review indices to a right-padded (int32 [batch, time], float32 [batch, 1]) batch."""
+    import tensorflow as tf
+
+    rows = tf.RaggedTensor.from_row_splits(data.ids, data.splits)
+    labels = tf.constant(data.labels, tf.float32)[:, None]
+    return lambda index: (tf.gather(rows, index).to_tensor(), tf.gather(labels, index))
+
+
 def train_dataset(data: Encoded, batch_size: int, seed: int, first_epoch: int, epochs: int, bucket: bool):
     """Right-padded (ids, label) batches for epochs first_epoch .. epochs - 1, one epoch after the other.
 
@@ -400,24 +431,30 @@ def train_dataset(data: Encoded, batch_size: int, seed: int, first_epoch: int, e
     """
     import tensorflow as tf
 
-    rows = tf.RaggedTensor.from_row_splits(data.ids, data.splits)
-    labels = tf.constant(data.labels, tf.float32)[:, None]
-
     def index_batches():
         for epoch in range(first_epoch, epochs):
             yield from epoch_batches(data.lengths, batch_size, seed, epoch, bucket)
 
     ds = tf.data.Dataset.from_generator(index_batches, output_signature=tf.TensorSpec([None], tf.int64))
-    ds = ds.map(lambda i: (tf.gather(rows, i).to_tensor(), tf.gather(labels, i)), num_parallel_calls=2)
-    return ds.prefetch(tf.data.AUTOTUNE), -(-len(data.lengths) // batch_size)
+    return ds.map(_batcher(data), num_parallel_calls=2).prefetch(tf.data.AUTOTUNE), -(-len(data.lengths) // batch_size)
 
 
-def eval_dataset(data: Encoded, batch_size: int):
-    """Right-padded (ids, label) batches of a whole split, reviews sorted by length (least padding)."""
+def eval_dataset(data: Encoded, batch_size: int, by_length: bool = True):
+    """Right-padded (ids, label) batches of a whole split, cached after the first pass.
+
+    Args:
+        data: the encoded split.
+        batch_size: reviews per batch.
+        by_length: visit reviews shortest first (least padding); False keeps the split's order.
+    """
     import tensorflow as tf
 
-    rows = tf.RaggedTensor.from_row_splits(data.ids, data.splits)
-    order = np.argsort(data.lengths, kind="stable")
-    index = tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
-    labels = tf.constant(data.labels, tf.float32)[:, None]
-    return index.map(lambda i: (tf.gather(rows, i).to_tensor(), tf.gather(labels, i))).cache().prefetch(2)
+    n = len(data.lengths)
+    order = np.argsort(data.lengths, kind="stable") if by_length else np.arange(n)
+    # All batches as one [batch, (review), (token)] ragged tensor: slicing it costs tf.data microseconds per batch.
+    batch_splits = np.append(np.arange(0, n, batch_size), n)
+    rows = tf.gather(tf.RaggedTensor.from_row_splits(data.ids, data.splits), order)
+    ids = tf.RaggedTensor.from_row_splits(rows, batch_splits)
+    labels = tf.RaggedTensor.from_row_splits(data.labels[order].astype(np.float32)[:, None], batch_splits)
+    ds = tf.data.Dataset.from_tensor_slices((ids, labels))
+    return ds.map(lambda x, y: (x.to_tensor(), y)).cache().prefetch(2)
