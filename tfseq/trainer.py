@@ -65,6 +65,7 @@ class RunCheckpoint(keras.callbacks.Callback):
         super().__init__()
         self.run, self.cfg, self.state, self.history = run, cfg, dict(state), list(history)
         self.failure = ""
+        self.stop_reason = ""
         self._started = 0.0
 
     def on_train_begin(self, logs=None):
@@ -108,12 +109,16 @@ class RunCheckpoint(keras.callbacks.Callback):
         if previous and previous != checkpoint.name:
             (self.run.checkpoints / previous).unlink(missing_ok=True)
         if t.early_stopping and epoch + 1 - self.state["best_epoch"] >= t.early_stopping:
-            print(f"early stopping: no better val_loss for {t.early_stopping} epochs "
-                  f"(best: epoch {self.state['best_epoch']})", flush=True)
-            self.model.stop_training = True
-        if t.max_minutes and seconds >= t.max_minutes * 60:
-            print(f"time budget: {seconds / 60:.1f} of {t.max_minutes:g} minutes used; stopping", flush=True)
-            self.model.stop_training = True
+            self.stop_reason = (f"early stopping: no better val_loss for {t.early_stopping} epochs "
+                                f"(best: epoch {self.state['best_epoch']})")
+        elif t.max_minutes and seconds >= t.max_minutes * 60:
+            self.stop_reason = f"time budget: {seconds / 60:.1f} of {t.max_minutes:g} minutes used"
+        self.model.stop_training = bool(self.stop_reason)
+
+    def on_train_end(self, logs=None):
+        # Printed here, after Keras has printed the last epoch's line.
+        if self.stop_reason:
+            print(self.stop_reason + "; stopped", flush=True)
 
 
 def train(cfg: RunConfig, run_dir: str | None = None) -> RunFolder:
