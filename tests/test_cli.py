@@ -40,6 +40,10 @@ def test_train_then_sample_is_reproducible(tiny_run):
     (("tfseq.train", "charlm", "--epochs", "x"), "argument --epochs: invalid int value: 'x' (see --help)"),
     (("tfseq.sample", "/nonexistent/run"), "run folder /nonexistent/run does not exist"),
     (("tfseq.sample", "x", "--temperature", "-1"), "temperature = -1.0 must be >= 0"),
+    (("tfseq.sample", "x", "--top-p", "1.5"), "top_p = 1.5 must be in (0, 1]"),
+    (("tfseq.sample", "x", "--top-k", "-1"), "top_k = -1 must be >= 0"),
+    (("tfseq.sample", "x", "--scale-factor", "0"), "--scale-factor 0.0 must be > 0"),
+    (("tfseq.sample", "x", "--temperature", "1", "--scale-factor", "2"), "not allowed with argument"),
 ])
 def test_user_errors_are_one_line_with_exit_code_2(args, message):
     done = tfseq(*args)
@@ -49,9 +53,14 @@ def test_user_errors_are_one_line_with_exit_code_2(args, message):
     assert "Traceback" not in done.stderr
 
 
-def test_sample_refuses_a_prompt_outside_the_vocabulary(tiny_run):
-    done = tfseq("tfseq.sample", str(tiny_run), "--prompt", "Ω island")
-    assert done.returncode == 2 and "not in the model's vocabulary: 'Ω'" in done.stderr
+@pytest.mark.parametrize("args, message", [
+    (("--prompt", "Ω island"), "not in the model's vocabulary: 'Ω'"),
+    (("--prompt", ""), "the prompt is empty"),
+    (("--length", "0"), "length = 0 must be greater than 0"),
+])
+def test_sample_refuses_bad_prompts_and_lengths(tiny_run, args, message):
+    done = tfseq("tfseq.sample", str(tiny_run), *args)
+    assert done.returncode == 2 and message in done.stderr and len(done.stderr.strip().splitlines()) == 1
 
 
 def test_exported_generator_gives_the_same_text_without_tfseq(tiny_run, tmp_path):
@@ -73,8 +82,14 @@ def test_exported_generator_gives_the_same_text_without_tfseq(tiny_run, tmp_path
     assert bare.returncode == 0, bare.stderr
     assert bare.stdout == sampled.stdout.rstrip("\n") and len(bare.stdout) == len("The island") + 80
     from_savedmodel = tfseq("tfseq.sample", str(out), "--prompt", "The island", "--length", "80", "--seed", "4",
-                            "--temperature", "0.7", "--top-k", "20")
+                            "--scale-factor", str(1 / 0.7), "--top-k", "20")
     assert from_savedmodel.stdout == sampled.stdout
+    stop = sampled.stdout[30:32]
+    cut_run = tfseq("tfseq.sample", str(tiny_run), "--prompt", "The island", "--length", "80", "--seed", "4",
+                    "--temperature", "0.7", "--top-k", "20", "--stop", stop)
+    cut_saved = tfseq("tfseq.sample", str(out), "--prompt", "The island", "--length", "80", "--seed", "4",
+                      "--temperature", "0.7", "--top-k", "20", "--stop", stop)
+    assert cut_run.stdout == cut_saved.stdout and len(cut_run.stdout) <= 31
     refused = tfseq("tfseq.sample", str(out), "--prompt", "Ω")
     assert refused.returncode == 2 and "refused the prompt: prompt character not in the vocabulary" in refused.stderr
 

@@ -5,7 +5,7 @@ import tensorflow as tf
 from tfseq.config import ModelConfig, SampleConfig
 from tfseq.data.text import CharVocab
 from tfseq.errors import UserError
-from tfseq.generation import CharGenerator, filter_logits, generate, pick_next
+from tfseq.generation import SAMPLING_MODES, CharGenerator, filter_logits, generate, pick_next, sampling_mode
 from tfseq.modeling import build_model
 
 VOCAB = CharVocab(list("\n \"'.Tabdehilnorst"))
@@ -64,16 +64,36 @@ def test_same_seed_same_text_other_seed_other_text():
     assert one != generate(generator, VOCAB, ["The"] * 2, 200, SampleConfig(temperature=1.0, seed=6))
 
 
+def test_stop_strings_end_each_stream_where_the_text_completes_one():
+    from tfseq.generation import cut_at_stops
+
+    generator = CharGenerator(random_model("gru", 2))
+    greedy = SampleConfig(temperature=0)
+    prompts = ["The island", "he said 'there'"]
+    full = generate(generator, VOCAB, prompts, 80, greedy)
+    stops = [full[0][20:23], full[1][5:7] + "\u00e9"]  # the second can never complete in stream 2's text
+    stopped = generate(generator, VOCAB, prompts, 80, greedy, [full[0][20:23], full[1][5:7]])
+    assert stopped == [cut_at_stops(text, [full[0][20:23], full[1][5:7]]) for text in full]
+    assert len(stopped[0]) <= 20 and len(stopped[1]) <= 5
+    assert cut_at_stops("abcd", ["abcd", "c"]) == "ab"  # the first completed stop wins
+    assert cut_at_stops("xabz", ["ab", "b"]) == "x"  # the longest of those ending at the same place
+    with pytest.raises(UserError, match="a stop string can never be generated"):
+        generate(generator, VOCAB, prompts, 10, greedy, stops)
+
+
 FIXED = tf.constant([[0.0, 3.0, 1.0, 2.0, -1.0]])  # probabilities ~ .03 .64 .09 .23 .01
 
 
 def draws(logits, temperature=1.0, top_k=0, top_p=1.0, n=400):
-    return {int(pick_next(logits, tf.constant(temperature), tf.constant(top_k), tf.constant(top_p),
-                          tf.constant([9, i], tf.int64))[0]) for i in range(n)}
+    """The set of ids drawn in n draws, in the mode the generation loop would pick for these options."""
+    t, k, p = tf.constant(temperature), tf.constant(top_k), tf.constant(top_p)
+    mode = SAMPLING_MODES[int(sampling_mode(t, k, p))]
+    return {int(pick_next(logits, t, k, p, tf.constant([9, i], tf.int64), mode)[0]) for i in range(n)}
 
 
 def test_sampler_on_fixed_logits():
     assert draws(FIXED, temperature=0.0, n=5) == {1}  # greedy is the argmax
+    assert draws(FIXED, temperature=0.0, top_k=3, n=5) == {1}
     assert draws(FIXED, top_k=2) == {1, 3}  # top-k never leaves the k best
     assert draws(FIXED, top_k=1) == {1}
     assert draws(FIXED, top_p=0.6) == {1}  # .64 alone reaches .6

@@ -43,21 +43,33 @@ def filter_logits(logits: tf.Tensor, top_k: tf.Tensor, top_p: tf.Tensor) -> tf.T
 
 
 def pick_next(logits: tf.Tensor, temperature: tf.Tensor, top_k: tf.Tensor, top_p: tf.Tensor,
-              seed: tf.Tensor) -> tf.Tensor:
+              seed: tf.Tensor, mode: str = "filtered") -> tf.Tensor:
     """Draws the next id of each row: greedy at temperature 0, else from softmax(filtered logits / temperature).
 
     Args:
         logits: float32 [batch, vocab].
         temperature, top_k, top_p: scalars, as in SampleConfig.
         seed: int64 [2], a stateless seed (the same seed gives the same draw).
+        mode: "greedy" (argmax), "sample" (no top-k / top-p) or "filtered"; the generation loop picks the mode
+            once per call so that each step runs only the ops it needs.
 
     Returns:
         int32 [batch].
     """
-    greedy = tf.argmax(logits, axis=-1, output_type=tf.int32)
-    scaled = filter_logits(logits, top_k, top_p) / tf.maximum(temperature, 1e-6)
-    drawn = tf.random.stateless_categorical(scaled, 1, seed, dtype=tf.int32)[:, 0]
-    return tf.where(temperature > 0, drawn, greedy)
+    if mode == "greedy":
+        return tf.argmax(logits, axis=-1, output_type=tf.int32)
+    if mode == "filtered":
+        logits = filter_logits(logits, top_k, top_p)
+    return tf.random.stateless_categorical(logits / temperature, 1, seed, dtype=tf.int32)[:, 0]
+
+
+def sampling_mode(temperature: tf.Tensor, top_k: tf.Tensor, top_p: tf.Tensor) -> tf.Tensor:
+    """0 greedy, 1 plain sampling, 2 sampling with top-k / top-p: the index into SAMPLING_MODES."""
+    filtered = tf.cast((top_k > 0) | (top_p < 1.0), tf.int32)
+    return tf.where(temperature > 0, 1 + filtered, 0)
+
+
+SAMPLING_MODES = ("greedy", "sample", "filtered")
 
 
 @dataclass
@@ -141,40 +153,59 @@ class CharGenerator(tf.Module):
     @tf.function(input_signature=[
         tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None], tf.int32), tf.TensorSpec([], tf.int32),
         tf.TensorSpec([], tf.float32), tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.float32),
-        tf.TensorSpec([], tf.int64)], autograph=False)
-    def generate_ids(self, prompts, prompt_lengths, length, temperature, top_k, top_p, seed):
-        """Continues each prompt by `length` sampled ids.
+        tf.TensorSpec([], tf.int64), tf.TensorSpec([None, None], tf.int32)], autograph=False)
+    def generate_ids(self, prompts, prompt_lengths, length, temperature, top_k, top_p, seed, stops):
+        """Continues each prompt by up to `length` sampled ids, in one loop with the state carried.
 
         Args:
             prompts: int32 [batch, max_prompt_len], right-padded prompt ids.
             prompt_lengths: int32 [batch], each prompt's length (>= 1).
-            length: number of ids to generate per prompt.
+            length: the most ids to generate per prompt.
             temperature, top_k, top_p: as in SampleConfig.
             seed: int64 scalar.
+            stops: int32 [n_stops, width], stop sequences left-padded with -1 ([0, 1] for none). A stream ends
+                when its generated ids end with a stop sequence; the loop ends when every stream has ended.
 
         Returns:
-            int32 [batch, length], the generated ids (prompts not included).
+            (int32 [batch, length] generated ids, int32 [batch] how many of them to keep: up to, not including,
+            a stop sequence).
         """
         batch = tf.shape(prompts)[0]
         steps = tf.reduce_max(prompt_lengths) + length - 1
         # Pad the prompts so that "the prompt's next id" exists at every step; past a prompt's end it is unused.
         padded = tf.pad(prompts, [[0, 0], [0, steps + 1 - tf.shape(prompts)[1]]])
-        drawn = tf.TensorArray(tf.int32, size=steps)
+        stop_lengths = tf.reduce_sum(tf.cast(stops >= 0, tf.int32), axis=1)
 
-        def body(t, ids, states, drawn):
-            logits, states = self.step(ids, states)
-            picked = pick_next(logits, temperature, top_k, top_p, tf.stack([seed, tf.cast(t, tf.int64)]))
-            drawn = drawn.write(t, picked)
-            # Inside its prompt a stream reads the prompt; after it, its own last draw.
-            ids = tf.where(t + 1 < prompt_lengths, padded[:, t + 1], picked)
-            return t + 1, ids, states, drawn
+        def loop(mode: str, with_stops: bool):
+            def body(t, ids, states, drawn, recent, kept, finished):
+                logits, states = self.step(ids, states)
+                picked = pick_next(logits, temperature, top_k, top_p, tf.stack([seed, tf.cast(t, tf.int64)]), mode)
+                drawn = drawn.write(t, picked)
+                # Inside its prompt a stream reads the prompt; after it, its own last draw.
+                ids = tf.where(t + 1 < prompt_lengths, padded[:, t + 1], picked)
+                if with_stops:
+                    position = t - prompt_lengths + 1  # index of `picked` among the stream's generated ids
+                    running = (position >= 0) & (kept < 0)
+                    recent = tf.where(running[:, None], tf.concat([recent[:, 1:], picked[:, None]], 1), recent)
+                    matched = tf.reduce_all((stops[None] < 0) | (recent[:, None, :] == stops[None]), axis=-1)
+                    longest = tf.reduce_max(tf.where(matched, stop_lengths[None], 0), axis=1)
+                    kept = tf.where(running & (longest > 0), position + 1 - longest, kept)
+                    finished = tf.reduce_all((kept >= 0) | (position + 1 >= length))
+                return t + 1, ids, states, drawn, recent, kept, finished
 
-        _, _, _, drawn = tf.while_loop(lambda t, *_: t < steps, body,
-                                       (tf.constant(0), prompts[:, 0], self.initial_state(batch), drawn))
-        drawn = tf.transpose(drawn.stack())  # [batch, steps]
+            start = (tf.constant(0), prompts[:, 0], self.initial_state(batch), tf.TensorArray(tf.int32, size=steps),
+                     tf.fill([batch, tf.shape(stops)[1]], -2), tf.fill([batch], -1), tf.constant(False))
+            t, _, _, drawn, _, kept, _ = tf.while_loop(lambda t, *rest: (t < steps) & ~rest[-1], body, start)
+            drawn = tf.pad(tf.transpose(drawn.stack()[:t]), [[0, 0], [0, steps - t]])
+            return drawn, tf.where(kept < 0, length, kept)
+
+        # One loop per (sampling mode, stops or not), chosen once per call: each step runs only what it needs.
+        variants = [lambda m=m, w=w: loop(m, w) for m in SAMPLING_MODES for w in (False, True)]
+        choice = sampling_mode(temperature, top_k, top_p) * 2 + tf.cast(tf.shape(stops)[0] > 0, tf.int32)
+        drawn, kept = tf.switch_case(choice, variants)
         # Stream i's first generated id was drawn at step prompt_lengths[i] - 1.
         index = prompt_lengths[:, None] - 1 + tf.range(length)[None, :]
-        return tf.gather(drawn, index, batch_dims=1)
+        return tf.gather(drawn, index, batch_dims=1), kept
 
 
 def _cell(kind: str, projected, state, recurrent, recurrent_bias):
@@ -198,15 +229,17 @@ def _cell(kind: str, projected, state, recurrent, recurrent_bias):
     return h, [h]
 
 
-def generate(generator: CharGenerator, vocab, prompts: list[str], length: int, options: SampleConfig) -> list[str]:
-    """Continues each prompt by `length` characters.
+def generate(generator: CharGenerator, vocab, prompts: list[str], length: int, options: SampleConfig,
+             stops: list[str] = ()) -> list[str]:
+    """Continues each prompt by up to `length` characters.
 
     Args:
         generator: a CharGenerator.
         vocab: the run's CharVocab.
         prompts: one or more non-empty prompts (their characters must be in the vocabulary).
-        length: characters to generate per prompt (> 0).
+        length: the most characters to generate per prompt (> 0).
         options: temperature, top-k, top-p, seed.
+        stops: stop strings: a continuation ends just before the first one it produces (not included).
 
     Returns:
         The generated continuations (without the prompts), one per prompt.
@@ -221,9 +254,37 @@ def generate(generator: CharGenerator, vocab, prompts: list[str], length: int, o
     ids = np.zeros((len(encoded), lengths.max()), np.int32)
     for row, e in zip(ids, encoded):
         row[: len(e)] = e
-    out = generator.generate_ids(ids, lengths, np.int32(length), np.float32(options.temperature),
-                                 np.int32(options.top_k), np.float32(options.top_p), np.int64(options.seed))
-    return [vocab.decode(row) for row in out.numpy()]
+    out, kept = generator.generate_ids(ids, lengths, np.int32(length), np.float32(options.temperature),
+                                       np.int32(options.top_k), np.float32(options.top_p), np.int64(options.seed),
+                                       encode_stops(vocab, stops))
+    return [vocab.decode(row[:n]) for row, n in zip(out.numpy(), kept.numpy())]
+
+
+def encode_stops(vocab, stops) -> np.ndarray:
+    """Stop strings as an int32 [n, width] array, left-padded with -1 ([0, 1] when there are none)."""
+    if any(not s for s in stops):
+        raise UserError("a stop string is empty")
+    try:
+        encoded = [vocab.encode(s) for s in stops]
+    except UserError as err:
+        raise UserError(f"a stop string can never be generated: {err}") from None
+    width = max([len(e) for e in encoded] + [1])
+    table = np.full((len(encoded), width), -1, np.int32)
+    for row, e in zip(table, encoded):
+        row[width - len(e):] = e
+    return table
+
+
+def cut_at_stops(text: str, stops) -> str:
+    """The text up to, not including, the stop string that is completed first (the longest, when several end there).
+
+    The same cut as the generation loop makes: it ends a stream as soon as a stop string is complete.
+    """
+    found = [(i + len(s), -len(s)) for s in stops if (i := text.find(s)) >= 0]
+    if not found:
+        return text
+    end, minus_length = min(found)
+    return text[: end + minus_length]
 
 
 _ENDPOINT_CHECKS = ("prompt character not in the vocabulary", "empty prompt", "length must be > 0")
@@ -250,8 +311,9 @@ def add_generate_endpoint(archive, generator: CharGenerator, vocab) -> None:
             tf.debugging.assert_positive(length, message=_ENDPOINT_CHECKS[2]),
         ]
         with tf.control_dependencies(checks):
-            out = generator.generate_ids(tf.cast(ids.to_tensor(0), tf.int32), tf.cast(ids.row_lengths(), tf.int32),
-                                         length, temperature, top_k, top_p, seed)
+            out, _ = generator.generate_ids(tf.cast(ids.to_tensor(0), tf.int32),
+                                            tf.cast(ids.row_lengths(), tf.int32), length, temperature, top_k, top_p,
+                                            seed, tf.fill([0, 1], -1))
         generated = tf.strings.reduce_join(tf.gather(chars, out), axis=-1)
         return {"text": prompts + generated, "generated": generated}
 
@@ -261,14 +323,16 @@ def add_generate_endpoint(archive, generator: CharGenerator, vocab) -> None:
         tf.TensorSpec([], tf.float32, name="top_p"), tf.TensorSpec([], tf.int64, name="seed")])
 
 
-def sample_run(source: str, prompts: list[str], length: int, options: SampleConfig) -> list[str]:
+def sample_run(source: str, prompts: list[str], length: int, options: SampleConfig,
+               stops: list[str] = ()) -> list[str]:
     """Returns prompt + continuation for each prompt, from a char-LM run folder or its exported SavedModel.
 
     Args:
         source: a run folder, or a SavedModel written by `python -m tfseq.export`.
         prompts: the prompts (repeat one prompt for several samples of it).
-        length: characters to generate per prompt.
+        length: the most characters to generate per prompt.
         options: temperature, top-k, top-p, seed.
+        stops: stop strings (a continuation ends before the first one; a SavedModel's text is cut the same way).
     """
     from pathlib import Path
 
@@ -287,7 +351,8 @@ def sample_run(source: str, prompts: list[str], length: int, options: SampleConf
         except tf.errors.InvalidArgumentError as err:
             known = [m for m in _ENDPOINT_CHECKS if m in err.message] or [err.message.strip().splitlines()[-1]]
             raise UserError(f"{source} refused the prompt: {known[0]}") from None
-        return [t.decode("utf-8") for t in out["text"].numpy()]
+        generated = [t.decode("utf-8") for t in out["generated"].numpy()]
+        return [p + cut_at_stops(g, stops) for p, g in zip(prompts, generated)]
     _, vocab, model = load_trained(source, task="charlm")
-    continuations = generate(CharGenerator(model), vocab, prompts, length, options)
+    continuations = generate(CharGenerator(model), vocab, prompts, length, options, stops)
     return [p + c for p, c in zip(prompts, continuations)]

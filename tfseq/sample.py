@@ -16,8 +16,11 @@ def build_parser() -> Parser:
                         help="text to start from; every character must be in the model's vocabulary "
                         "(default: %(default)r)")
     parser.add_argument("--length", type=int, default=500, help="characters to generate (default: %(default)s)")
-    parser.add_argument("--temperature", type=float, default=1.0,
-                        help="divides the logits: below 1 is safer, above 1 wilder; 0 = greedy (default: %(default)s)")
+    heat = parser.add_mutually_exclusive_group()
+    heat.add_argument("--temperature", type=float, default=None,
+                      help="divides the logits: below 1 is safer, above 1 wilder; 0 = greedy (default: 1.0)")
+    heat.add_argument("--scale-factor", type=float, default=None,
+                      help="the textbook's name: multiplies the logits, so it is 1 / temperature (must be > 0)")
     parser.add_argument("--top-k", type=int, default=0,
                         help="draw only among the k most likely characters; 0 = all (default: %(default)s)")
     parser.add_argument("--top-p", type=float, default=1.0,
@@ -27,6 +30,9 @@ def build_parser() -> Parser:
                         "(default: %(default)s)")
     parser.add_argument("--num-samples", type=int, default=1, help="independent samples of the prompt, generated "
                         "together in one batch (default: %(default)s)")
+    parser.add_argument("--stop", action="append", default=[], metavar="TEXT",
+                        help="end a sample just before this text (repeatable; \\n and \\t are read as newline and "
+                        "tab, e.g. --stop '\\n\\n' for the end of a paragraph); --length stays the maximum")
     return parser
 
 
@@ -34,14 +40,19 @@ def main(argv=None) -> None:
     args = build_parser().parse_args(argv)
 
     def job():
-        options = SampleConfig(args.temperature, args.top_k, args.top_p, args.seed)
+        if args.scale_factor is not None and not args.scale_factor > 0:
+            raise UserError(f"--scale-factor {args.scale_factor} must be > 0 (it is 1 / temperature)")
+        temperature = (1 / args.scale_factor if args.scale_factor else
+                       1.0 if args.temperature is None else args.temperature)
+        options = SampleConfig(temperature, args.top_k, args.top_p, args.seed)
         options.check()
         if args.num_samples < 1:
             raise UserError(f"--num-samples {args.num_samples} must be at least 1")
         import_tensorflow()
         from tfseq.generation import sample_run
 
-        texts = sample_run(args.run_dir, [args.prompt] * args.num_samples, args.length, options)
+        stops = [s.replace("\\n", "\n").replace("\\t", "\t") for s in args.stop]
+        texts = sample_run(args.run_dir, [args.prompt] * args.num_samples, args.length, options, stops)
         print("\n\n".join(texts), flush=True)
 
     run_main(job)
