@@ -90,6 +90,10 @@ def test_exported_generator_gives_the_same_text_without_tfseq(tiny_run, tmp_path
     cut_saved = tfseq("tfseq.sample", str(out), "--prompt", "The island", "--length", "80", "--seed", "4",
                       "--temperature", "0.7", "--top-k", "20", "--stop", stop)
     assert cut_run.stdout == cut_saved.stdout and len(cut_run.stdout) <= 31
+    several = tfseq("tfseq.sample", str(tiny_run), "--prompt", "The island", "--prompt", "Cyrus", "--length", "40",
+                    "--num-samples", "2", "--temperature", "0")
+    texts = several.stdout.rstrip("\n").split("\n\n")
+    assert several.returncode == 0 and len(texts) == 4 and texts[0] == texts[1] and texts[2].startswith("Cyrus")
     refused = tfseq("tfseq.sample", str(out), "--prompt", "Ω")
     assert refused.returncode == 2 and "refused the prompt: prompt character not in the vocabulary" in refused.stderr
 

@@ -12,9 +12,9 @@ from tfseq.errors import UserError
 def build_parser() -> Parser:
     parser = Parser(prog="python -m tfseq.sample", description=__doc__.split("\n\n")[0].split(": ", 1)[1])
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a char-LM run folder (models/<run>)")
-    parser.add_argument("--prompt", default="The island",
-                        help="text to start from; every character must be in the model's vocabulary "
-                        "(default: %(default)r)")
+    parser.add_argument("--prompt", action="append", default=None,
+                        help="text to start from; every character must be in the model's vocabulary; repeat it to "
+                        "continue several prompts in one batch (default: 'The island')")
     parser.add_argument("--length", type=int, default=500, help="characters to generate (default: %(default)s)")
     heat = parser.add_mutually_exclusive_group()
     heat.add_argument("--temperature", type=float, default=None,
@@ -28,7 +28,7 @@ def build_parser() -> Parser:
                         "1 = all (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same text "
                         "(default: %(default)s)")
-    parser.add_argument("--num-samples", type=int, default=1, help="independent samples of the prompt, generated "
+    parser.add_argument("--num-samples", type=int, default=1, help="independent samples of each prompt, generated "
                         "together in one batch (default: %(default)s)")
     parser.add_argument("--stop", action="append", default=[], metavar="TEXT",
                         help="end a sample just before this text (repeatable; \\n and \\t are read as newline and "
@@ -52,7 +52,8 @@ def main(argv=None) -> None:
         from tfseq.generation import sample_run
 
         stops = [s.replace("\\n", "\n").replace("\\t", "\t") for s in args.stop]
-        texts = sample_run(args.run_dir, [args.prompt] * args.num_samples, args.length, options, stops)
+        prompts = [p for p in args.prompt or ["The island"] for _ in range(args.num_samples)]
+        texts = sample_run(args.run_dir, prompts, args.length, options, stops)
         print("\n\n".join(texts), flush=True)
 
     run_main(job)
