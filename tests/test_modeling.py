@@ -98,3 +98,19 @@ def test_default_layers_stay_on_the_cudnn_path():
     assert layer.cell.recurrent_dropout == 0 and not layer.unroll and layer.cell.use_bias
     gru = build_model(ModelConfig(cell="gru", units=4, embedding_dim=2), V).get_layer("rnn_0")
     assert gru.cell.reset_after
+
+
+def test_every_pipeline_model_is_cudnn_eligible_and_bad_settings_are_named():
+    import tomllib
+
+    from tfseq.config import PIPELINES_DIR, load_config
+    from tfseq.modeling import cudnn_warnings
+
+    for path in sorted(PIPELINES_DIR.glob("*.toml")):
+        cfg = load_config(tomllib.loads(path.read_text())["task"], str(path))
+        assert cudnn_warnings(build_model(cfg.model, 50)) == [], path.name
+    slow = build_model(ModelConfig(cell="gru", units=4, embedding_dim=2, layers=2, recurrent_dropout=0.25,
+                                   bidirectional=True, head="binary"), V)
+    warnings = cudnn_warnings(slow)
+    assert len(warnings) == 2 and "layer rnn_0 (GRU) is off the cuDNN path on a GPU: recurrent_dropout = 0.25 " \
+                                  "(set model.recurrent_dropout = 0" in warnings[0]

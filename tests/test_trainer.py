@@ -135,3 +135,18 @@ def test_stream_loss_equals_the_loss_of_one_pass_over_the_whole_text():
     loss, count = stream_loss(model, ids, streams=4, context=400)
     assert count == 299
     assert math.isclose(loss, expected, rel_tol=1e-5)
+
+
+def test_mixed_precision_trains_with_float32_logits_and_samples(small_book, tmp_path):
+    import keras
+
+    from tfseq.config import SampleConfig
+    from tfseq.generation import sample_run
+
+    cfg = tiny_charlm_config(small_book, epochs=1, steps_per_epoch=3)
+    cfg.train.mixed_precision = True
+    run = trainer.train(cfg, str(tmp_path / "run"))
+    assert keras.mixed_precision.global_policy().name == "float32"  # restored after training
+    assert math.isfinite(json.loads(run.metrics.read_text())["val_loss"])
+    text = sample_run(str(run.path), ["The"], 20, SampleConfig(seed=1))[0]
+    assert text.startswith("The") and len(text) == 23

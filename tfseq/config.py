@@ -56,6 +56,7 @@ class SentimentData:
     max_length: int = 0  # tokens kept per review; 0 = all
     truncate: str = "last"  # which tokens a long review keeps: last (the textbook) | first
     bucket: bool = False  # batch reviews of similar length together (fewer padded steps per batch)
+    pad_multiple: int = 16  # pad each batch's length up to a multiple of this: few distinct shapes, few retraces
 
     def check(self) -> None:
         _check_choice("data.split", self.split, ("official", "textbook"))
@@ -65,6 +66,7 @@ class SentimentData:
         for key in ("limit", "max_tokens", "max_length"):
             _check_range(f"data.{key}", getattr(self, key), 0, math.inf)
         _check_positive("data.min_count", self.min_count)
+        _check_positive("data.pad_multiple", self.pad_multiple)
 
 
 @dataclass
@@ -116,6 +118,8 @@ class TrainConfig:
     early_stopping: int = 0  # stop after this many epochs without a better val_loss, keep the best; 0 = never
     max_minutes: float = 0.0  # stop at the end of the epoch that crosses this training-time budget; 0 = none
     jit_compile: bool = False  # compile the training step with XLA (pays off for fixed-shape batches on a CPU)
+    mixed_precision: bool = False  # float16 compute, float32 weights, output layer and sampling (for GPUs)
+    strategy: str = "default"  # default (one device) | mirrored (all local GPUs) | multiworker (TF_CONFIG)
     seed: int = 1  # seeds weights, dropout, shuffling and window offsets
 
     def check(self) -> None:
@@ -124,6 +128,7 @@ class TrainConfig:
         for key in ("steps_per_epoch", "warmup_steps", "clipnorm", "early_stopping", "max_minutes"):
             _check_range(f"train.{key}", getattr(self, key), 0, math.inf)
         _check_choice("train.lr_schedule", self.lr_schedule, ("constant", "cosine"))
+        _check_choice("train.strategy", self.strategy, ("default", "mirrored", "multiworker"))
         _check_range("train.lr_min_ratio", self.lr_min_ratio, 0.0, 1.0)
 
 

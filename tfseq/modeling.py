@@ -111,3 +111,36 @@ def rnn_layers(model: keras.Model) -> list:
             found.append(model.get_layer(f"rnn_{len(found)}"))
         except ValueError:
             return found
+
+
+def cudnn_warnings(model: keras.Model) -> list[str]:
+    """Why the model's LSTM / GRU layers would miss the cuDNN kernel on a GPU ([] when none would).
+
+    cuDNN needs tanh / sigmoid activations, no recurrent dropout, no unrolling, biases, GRU reset_after, and masks
+    that are right-padded (tfseq's pipelines always pad on the right). Off that path Keras 3 runs a step-by-step
+    loop, several times slower on a GPU.
+
+    Returns:
+        One message per layer and setting, naming the setting to change.
+    """
+    found = []
+    for layer in rnn_layers(model):
+        inner = layer.forward_layer if isinstance(layer, layers.Bidirectional) else layer
+        cell = inner.cell
+        if not isinstance(cell, (layers.LSTMCell, layers.GRUCell)):
+            continue
+        problems = []
+        if cell.recurrent_dropout:
+            problems.append(f"recurrent_dropout = {cell.recurrent_dropout} (set model.recurrent_dropout = 0 and "
+                            "regularise with model.dropout)")
+        if cell.activation.__name__ != "tanh" or cell.recurrent_activation.__name__ != "sigmoid":
+            problems.append("activations other than tanh / sigmoid")
+        if inner.unroll:
+            problems.append("unroll = True")
+        if not cell.use_bias:
+            problems.append("use_bias = False")
+        if isinstance(cell, layers.GRUCell) and not cell.reset_after:
+            problems.append("reset_after = False")
+        found += [f"layer {layer.name} ({type(cell).__name__[:-4].upper()}) is off the cuDNN path on a GPU: {p}"
+                  for p in problems]
+    return found

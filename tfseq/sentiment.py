@@ -23,6 +23,7 @@ class SentimentTask:
         source = imdb.read_source(cfg.data)
         read = time.perf_counter()
         splits, self.split_note = imdb.make_splits(source, cfg.data)
+        del source  # the splits hold the only references to the texts, and encode_splits lets them go
         self.vocab, self.encoded = imdb.encode_splits(splits, cfg.data)
         self.seconds = {"read": read - started, "encode": time.perf_counter() - read}
         self.steps_per_epoch = -(-len(self.encoded["train"].labels) // cfg.train.batch_size)
@@ -41,14 +42,18 @@ class SentimentTask:
         """Shuffled (ids, label) batches for epochs first_epoch .. train.epochs - 1."""
         t = self.cfg.train
         ds, steps = imdb.train_dataset(self.encoded["train"], t.batch_size, t.seed, first_epoch, t.epochs,
-                                       self.cfg.data.bucket)
+                                       self.cfg.data.bucket, self.cfg.data.pad_multiple)
         if self.steps_per_epoch < steps:
             per_epoch = self.steps_per_epoch
             ds = ds.enumerate().filter(lambda i, _: i % steps < per_epoch).map(lambda i, batch: batch)
         return ds
 
     def val_data(self):
-        return imdb.eval_dataset(self.encoded["val"], self.cfg.train.batch_size)
+        return self._eval("val")
+
+    def _eval(self, split: str):
+        return imdb.eval_dataset(self.encoded[split], self.cfg.train.batch_size,
+                                 pad_multiple=self.cfg.data.pad_multiple)
 
     def loss(self):
         return keras.losses.BinaryCrossentropy()
@@ -60,11 +65,11 @@ class SentimentTask:
         """Validation and test accuracy, loss, AUC, and the test confusion counts (threshold 0.5)."""
         out = {}
         for split in ("val", "test"):
-            data = imdb.eval_dataset(self.encoded[split], self.cfg.train.batch_size)
+            data = self._eval(split)
             scores = model.evaluate(data, verbose=0, return_dict=True)
             out.update({f"{split}_{k}": float(v) for k, v in scores.items()})
         test = self.encoded["test"]
-        data = imdb.eval_dataset(test, self.cfg.train.batch_size)
+        data = self._eval("test")
         probs = model.predict(data.map(lambda x, y: x), verbose=0)[:, 0]
         labels = test.labels[np.argsort(test.lengths, kind="stable")]
         predicted = probs >= 0.5

@@ -5,6 +5,8 @@ with plain `tf.saved_model.load` in any process that has TensorFlow.
 """
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 
 import keras
@@ -83,8 +85,22 @@ def export_run(run_dir: str | Path, out: str | Path | None = None) -> Path:
         from tfseq.generation import CharGenerator, add_generate_endpoint
 
         add_generate_endpoint(archive, CharGenerator(model), vocab)
-    archive.write_out(str(out), verbose=False)
-    write_json(out / "tfseq.json", {"task": cfg.task, "run": str(Path(run_dir).resolve())})
+    # Written beside the target and renamed into place: a crash never leaves a half-written SavedModel behind.
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        archive.write_out(str(staging), verbose=False)
+        write_json(staging / "tfseq.json", {"task": cfg.task, "run": str(Path(run_dir).resolve())})
+        if out.exists():
+            old = out.with_name(f".{out.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            out.rename(old)
+            staging.rename(out)
+            shutil.rmtree(old)
+        else:
+            staging.rename(out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return out
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import sys
+import tempfile
 import time
 
 import keras
@@ -10,9 +11,10 @@ import numpy as np
 
 from tfseq.config import RunConfig, TrainConfig
 from tfseq.data.text import save_vocab
+from tfseq.distribute import build_before_fit, is_chief, make_strategy, shard_by_data
 from tfseq.errors import UserError
 from tfseq.files import atomic_save, write_json
-from tfseq.modeling import build_model
+from tfseq.modeling import build_model, cudnn_warnings
 from tfseq.runs import RunFolder, choose_run_dir
 
 
@@ -131,7 +133,13 @@ def train(cfg: RunConfig, run_dir: str | None = None) -> RunFolder:
     Returns:
         The run folder, holding config, vocabulary, weights, history, metrics and plot.
     """
-    run, resume = choose_run_dir(cfg, run_dir)
+    # A multi-worker strategy must exist before TensorFlow runs its first op in this process.
+    strategy = make_strategy(cfg.train.strategy)
+    chief = is_chief(strategy)
+    if chief:
+        run, resume = choose_run_dir(cfg, run_dir)
+    else:  # other workers keep their (identical) copy of the run out of the chief's folder
+        run, resume = RunFolder(tempfile.mkdtemp(prefix="tfseq-worker-")), False
     task = make_task(cfg)
     state = run.read_state() if resume else {"epoch": 0, "train_seconds": 0.0, "finished": False}
     history = [r for r in run.read_history() if r["epoch"] <= state["epoch"]] if resume else []
@@ -142,19 +150,31 @@ def train(cfg: RunConfig, run_dir: str | None = None) -> RunFolder:
     save_vocab(task.vocab, run.vocab)
 
     keras.utils.set_random_seed(cfg.train.seed)
-    model = build_model(cfg.model, task.vocab.size)
-    model.compile(optimizer=make_optimizer(cfg.train, cfg.train.epochs * task.steps_per_epoch),
-                  loss=task.loss(), metrics=task.metrics(), jit_compile=cfg.train.jit_compile)
+    policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_float16" if cfg.train.mixed_precision else "float32")
+    try:
+        with strategy.scope():
+            model = build_model(cfg.model, task.vocab.size)
+            model.compile(optimizer=make_optimizer(cfg.train, cfg.train.epochs * task.steps_per_epoch),
+                          loss=task.loss(), metrics=task.metrics(), jit_compile=cfg.train.jit_compile)
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+    for warning in cudnn_warnings(model):
+        print(f"warning: {warning}", file=sys.stderr, flush=True)
     if state.get("checkpoint"):
         model.optimizer.build(model.trainable_variables)
         model.load_weights(run.checkpoints / state["checkpoint"])
     checkpoint = RunCheckpoint(run, cfg, state, history)
     callbacks = [checkpoint, keras.callbacks.TensorBoard(str(run.logs), write_graph=False, profile_batch=0)]
     if state["epoch"] < cfg.train.epochs:
-        model.fit(task.train_data(state["epoch"]), epochs=cfg.train.epochs, initial_epoch=state["epoch"],
-                  steps_per_epoch=task.steps_per_epoch, validation_data=task.val_data(), callbacks=callbacks,
-                  shuffle=False,
-                  verbose=1 if sys.stdout.isatty() else 2)
+        train_data, val_data = task.train_data(state["epoch"]), task.val_data()
+        if cfg.train.strategy == "multiworker":
+            # Every worker builds the same batches; each takes its share of every global batch.
+            train_data, val_data = shard_by_data(train_data), shard_by_data(val_data)
+            build_before_fit(model, strategy, next(iter(task.val_data())))
+        model.fit(train_data, epochs=cfg.train.epochs, initial_epoch=state["epoch"],
+                  steps_per_epoch=task.steps_per_epoch, validation_data=val_data, callbacks=callbacks,
+                  shuffle=False, verbose=1 if sys.stdout.isatty() else 2)
     if checkpoint.failure:
         raise UserError(checkpoint.failure)
     state = checkpoint.state

@@ -297,10 +297,12 @@ def tokenized_chunks(texts, tokenizer: str) -> list[tuple]:
     import tensorflow as tf
 
     workers = max(1, min(os.cpu_count() or 1, 8))
-    everything = tf.convert_to_tensor(texts, tf.string)
 
     def chunk(k):
-        tokens = tokenize(everything[k * CHUNK:(k + 1) * CHUNK], tokenizer, variant=k % workers)
+        # A list is converted chunk by chunk: the text is never held twice, in Python and in TensorFlow.
+        piece = tf.constant(texts[k * CHUNK:(k + 1) * CHUNK], tf.string) if isinstance(texts, list) else \
+            texts[k * CHUNK:(k + 1) * CHUNK]
+        tokens = tokenize(piece, tokenizer, variant=k % workers)
         unique, index, counts = tf.unique_with_counts(tokens.flat_values, out_idx=tf.int32)
         return unique, index, counts, tf.cast(tokens.row_lengths(), tf.int32)
 
@@ -384,10 +386,16 @@ def vocab_table(vocab: WordVocab):
 def encode_splits(splits: dict[str, Reviews], cfg: SentimentData) -> tuple[WordVocab, dict[str, Encoded]]:
     """Tokenizes every split once, builds the vocabulary from train, and encodes all splits.
 
+    Each split's texts are released as soon as it is tokenized (`texts` becomes []), so the reviews are never held
+    twice: only their per-chunk unique tokens and indices stay.
+
     Returns:
         (vocabulary, {split name: Encoded}).
     """
-    chunks = {name: list(tokenized_chunks(part.texts, cfg.tokenizer)) for name, part in splits.items()}
+    chunks = {}
+    for name, part in splits.items():
+        chunks[name] = tokenized_chunks(part.texts, cfg.tokenizer)
+        part.texts = []
     vocab = build_vocab(chunks["train"], cfg.tokenizer, cfg.max_tokens, cfg.min_count)
     encoded = {name: encode_chunks(chunks[name], vocab, part.labels, cfg.max_length, cfg.truncate)
                for name, part in splits.items()}
@@ -414,17 +422,30 @@ def epoch_batches(lengths: np.ndarray, batch_size: int, seed: int, epoch: int, b
     return batches
 
 
-def _batcher(data: Encoded):
+def _pad_to_multiple(ids, multiple: int):
+    """Right-pads int ids [batch, time] with 0 so that time is a multiple of `multiple`."""
+    import tensorflow as tf
+
+    if multiple <= 1:
+        return ids
+    width = tf.shape(ids)[1]
+    return tf.pad(ids, [[0, 0], [0, (width + multiple - 1) // multiple * multiple - width]])
+
+
+def _batcher(data: Encoded, pad_multiple: int):
     """A function from review indices to a right-padded (int32 [batch, time], float32 [batch, 1]) batch."""
     import tensorflow as tf
 
     rows = tf.RaggedTensor.from_row_splits(data.ids, data.splits)
     labels = tf.constant(data.labels, tf.float32)[:, None]
-    return lambda index: (tf.gather(rows, index).to_tensor(), tf.gather(labels, index))
+    return lambda index: (_pad_to_multiple(tf.gather(rows, index).to_tensor(), pad_multiple), tf.gather(labels, index))
 
 
-def train_dataset(data: Encoded, batch_size: int, seed: int, first_epoch: int, epochs: int, bucket: bool):
+def train_dataset(data: Encoded, batch_size: int, seed: int, first_epoch: int, epochs: int, bucket: bool,
+                  pad_multiple: int = 1):
     """Right-padded (ids, label) batches for epochs first_epoch .. epochs - 1, one epoch after the other.
+
+    Each batch is padded to its longest review, rounded up to a multiple of `pad_multiple` (bounded shapes).
 
     Returns:
         (tf.data.Dataset of (int32 [batch, time], float32 [batch, 1]), batches per epoch).
@@ -436,16 +457,18 @@ def train_dataset(data: Encoded, batch_size: int, seed: int, first_epoch: int, e
             yield from epoch_batches(data.lengths, batch_size, seed, epoch, bucket)
 
     ds = tf.data.Dataset.from_generator(index_batches, output_signature=tf.TensorSpec([None], tf.int64))
-    return ds.map(_batcher(data), num_parallel_calls=2).prefetch(tf.data.AUTOTUNE), -(-len(data.lengths) // batch_size)
+    ds = ds.map(_batcher(data, pad_multiple), num_parallel_calls=2).prefetch(tf.data.AUTOTUNE)
+    return ds, -(-len(data.lengths) // batch_size)
 
 
-def eval_dataset(data: Encoded, batch_size: int, by_length: bool = True):
+def eval_dataset(data: Encoded, batch_size: int, by_length: bool = True, pad_multiple: int = 1):
     """Right-padded (ids, label) batches of a whole split, cached after the first pass.
 
     Args:
         data: the encoded split.
         batch_size: reviews per batch.
         by_length: visit reviews shortest first (least padding); False keeps the split's order.
+        pad_multiple: pad each batch's length up to a multiple of this.
     """
     import tensorflow as tf
 
@@ -457,4 +480,4 @@ def eval_dataset(data: Encoded, batch_size: int, by_length: bool = True):
     ids = tf.RaggedTensor.from_row_splits(rows, batch_splits)
     labels = tf.RaggedTensor.from_row_splits(data.labels[order].astype(np.float32)[:, None], batch_splits)
     ds = tf.data.Dataset.from_tensor_slices((ids, labels))
-    return ds.map(lambda x, y: (x.to_tensor(), y)).cache().prefetch(2)
+    return ds.map(lambda x, y: (_pad_to_multiple(x.to_tensor(), pad_multiple), y)).cache().prefetch(2)

@@ -1,0 +1,93 @@
+"""tf.distribute for the trainers: picking a strategy, the chief, sharding, and two Keras 3.15 multi-worker fixes.
+
+Keras 3.15's `fit` under MultiWorkerMirroredStrategy fails twice on a plain model (tensorflow/tensorflow#72388):
+it averages the first *input* batch across workers to build the model, which fails for integer ids, and it
+averages each step's scalar logs with `axis=0`, which fails for scalars ("Invalid reduction dimension 0 for input
+with 0 dimensions"). `patch_keras_multiworker` fixes the second in this process only; `build_before_fit` avoids
+the first. Both are applied only for train.strategy = "multiworker".
+"""
+from __future__ import annotations
+
+import os
+
+import keras
+
+from tfseq.errors import UserError
+
+
+def make_strategy(name: str):
+    """The tf.distribute strategy a config names.
+
+    Args:
+        name: "default" (one device), "mirrored" (all local GPUs, or the logical devices configured) or
+            "multiworker" (the cluster in the TF_CONFIG environment variable).
+    """
+    import tensorflow as tf
+
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multiworker":
+        if "TF_CONFIG" not in os.environ:
+            raise UserError("train.strategy = 'multiworker' needs the TF_CONFIG environment variable naming the "
+                            "cluster and this worker (see README: Scaling out)")
+        patch_keras_multiworker()
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def is_chief(strategy) -> bool:
+    """Whether this process writes the run folder: the chief, worker 0 without a chief, or a lone process."""
+    resolver = getattr(strategy.extended, "_cluster_resolver", None)
+    if resolver is None or not resolver.cluster_spec().as_dict():
+        return True
+    if "chief" in resolver.cluster_spec().as_dict():
+        return resolver.task_type == "chief"
+    return resolver.task_type == "worker" and resolver.task_id == 0
+
+
+def shard_by_data(dataset):
+    """The dataset with element-wise auto-sharding across workers (our datasets are not read from files)."""
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
+
+
+def build_before_fit(model: keras.Model, strategy, batch) -> None:
+    """Builds the compiled model from a local batch, so that `fit` under MultiWorkerMirroredStrategy need not.
+
+    Keras 3.15's `fit` builds a distributed model from its first batch by averaging that batch across workers
+    (`strategy.reduce("MEAN", ...)`), which fails for integer token ids under MultiWorkerMirroredStrategy ("Attempt
+    to convert a value (PerReplica...) to a Tensor"). Building from one local batch here, then skipping that step,
+    gives the same variables.
+    """
+    with strategy.scope():
+        model._symbolic_build(data_batch=batch)
+    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+
+
+def tf_data_options_sharded_by_data():
+    """tf.data options that shard a dataset across workers by element (our datasets are not file-based)."""
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return options
+
+
+def patch_keras_multiworker() -> None:
+    """Makes Keras average each step's scalar logs across workers with axis=None instead of axis=0."""
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+
+    if getattr(tf_trainer.reduce_per_replica, "_tfseq", False):
+        return
+    original = tf_trainer.reduce_per_replica
+
+    def reduce_per_replica(values, strategy, reduction):
+        if reduction in ("auto", "mean") and tf_trainer._collective_all_reduce_multi_worker(strategy):
+            return keras.tree.map_structure(lambda v: strategy.reduce("MEAN", v, axis=None), values)
+        return original(values, strategy, reduction)
+
+    reduce_per_replica._tfseq = True
+    tf_trainer.reduce_per_replica = reduce_per_replica
