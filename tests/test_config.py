@@ -42,6 +42,9 @@ def test_every_field_has_a_default():
     ("model.cell=transformer", "model.cell = 'transformer' is not allowed; choose one of: lstm, gru, simplernn"),
     ("train.batch_size=-4", "train.batch_size = -4 must be greater than 0"),
     ("model.bidirectional=true", "cannot be used with head = 'next_token'"),
+    ("model.bigram_buckets=1024", "model.bigram_buckets and model.token_dropout are for classifiers"),
+    ("train.monitor=val_accuracy", "train.monitor = 'val_accuracy' is for classifiers"),
+    ("train.monitor=accuracy", "train.monitor = 'accuracy' is not allowed; choose one of: val_loss, val_accuracy"),
 ])
 def test_bad_overrides_name_the_key(override, message):
     with pytest.raises(UserError) as err:

@@ -84,6 +84,18 @@ def test_masked_right_padding_does_not_change_the_prediction(cell, bidirectional
     np.testing.assert_allclose(model(ids).numpy(), model(padded).numpy(), rtol=1e-5, atol=1e-6)
 
 
+def test_hashed_bigrams_see_word_pairs_and_keep_padding_invariance():
+    cfg = ModelConfig(cell="gru", units=5, bidirectional=True, embedding_dim=4, head="binary", mask_zero=True,
+                      pooling="max_mean", bigram_buckets=64)
+    model = build_model(cfg, V)
+    ids = np.array([[5, 2, 7, 1, 9]], np.int32)
+    np.testing.assert_allclose(model(ids).numpy(), model(np.pad(ids, [[0, 0], [0, 4]])).numpy(), rtol=1e-5)
+    assert model.count_params() == build_model(ModelConfig(**{**cfg.__dict__, "bigram_buckets": 0}), V).count_params() + 64 * 4
+    pairs = model.get_layer("bigrams")
+    a, b = pairs(np.array([[3, 4]], np.int32)).numpy(), pairs(np.array([[5, 4]], np.int32)).numpy()
+    assert not np.allclose(a[0, 1], b[0, 1])  # the same token after another one gets another pair embedding
+
+
 def test_bidirectional_language_model_is_refused():
     with pytest.raises(UserError, match="bidirectional model cannot predict the next token"):
         build_model(ModelConfig(bidirectional=True, units=4, embedding_dim=2), V)

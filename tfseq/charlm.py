@@ -51,10 +51,15 @@ class CharLMTask:
 
         The tail is read as 32 streams with the state carried through each stream and 256 characters of context
         before each stream's first scored character, so no character is scored from a cold start except the first
-        stream's opening ones (as in any LM evaluation from the start of a text).
+        stream's opening ones (as in any LM evaluation from the start of a text). Also reported: the loss over
+        back-to-back windows of seq_len (`val_loss_windowed`, the per-epoch validation) and of 40 characters
+        (`val_loss_windows40`, the textbook's view: each character sees only the window before it).
         """
         loss, count = stream_loss(model, self.corpus.val_ids)
         windowed = model.evaluate(self.val_data(), verbose=0, return_dict=True)["loss"]
+        # The textbook's own yardstick: back-to-back windows of 40 characters, whatever seq_len this run uses.
+        textbook = model.evaluate(gutenberg.eval_dataset(self.corpus.val_ids, 40, 64), verbose=0,
+                                  return_dict=True)["loss"]
         return {
             "val_loss": loss,
             "val_bpc": loss / math.log(2),
@@ -62,6 +67,7 @@ class CharLMTask:
             "val_chars": count,
             "val_loss_windowed": float(windowed),
             "seq_len": self.cfg.data.seq_len,
+            "val_loss_windows40": float(textbook),
         }
 
 

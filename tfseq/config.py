@@ -79,11 +79,13 @@ class ModelConfig:
     bidirectional: bool = False  # read the sequence both ways (classifiers only: it would see the next token)
     embedding_dim: int = 256  # size of the token embedding
     embedding_dropout: float = 0.0  # drops whole embedding channels (SpatialDropout1D) while training
+    token_dropout: float = 0.0  # classifiers: replaces this fraction of tokens by the OOV id while training
     dropout: float = 0.0  # dropout on each recurrent layer's outputs (keeps LSTM/GRU on the cuDNN path)
     recurrent_dropout: float = 0.0  # dropout on the recurrent state; takes LSTM/GRU off the fast cuDNN kernel
     mask_zero: bool = False  # id 0 is padding: masked steps do not change the state
     pooling: str = "last"  # classifiers: last state | mean | max | max_mean (both, concatenated) over time
     hidden_units: int = 0  # classifiers: a Dense(relu) layer of this size before the head; 0 = none
+    bigram_buckets: int = 0  # classifiers: add a hashed embedding of each (previous, current) token pair; 0 = off
     head: str = "next_token"  # next_token (logits over the vocabulary) | binary (sigmoid) | multiclass (softmax)
     num_classes: int = 2  # multiclass head only
 
@@ -91,11 +93,15 @@ class ModelConfig:
         _check_choice("model.cell", self.cell, ("lstm", "gru", "simplernn"))
         for key in ("units", "layers", "embedding_dim", "num_classes"):
             _check_positive(f"model.{key}", getattr(self, key))
-        for key in ("embedding_dropout", "dropout", "recurrent_dropout"):
+        for key in ("embedding_dropout", "token_dropout", "dropout", "recurrent_dropout"):
             _check_range(f"model.{key}", getattr(self, key), 0.0, 1.0, high_open=True)
         _check_choice("model.pooling", self.pooling, ("last", "mean", "max", "max_mean"))
         _check_range("model.hidden_units", self.hidden_units, 0, math.inf)
+        _check_range("model.bigram_buckets", self.bigram_buckets, 0, math.inf)
         _check_choice("model.head", self.head, ("next_token", "binary", "multiclass"))
+        if self.head == "next_token" and (self.bigram_buckets or self.token_dropout):
+            raise UserError("model.bigram_buckets and model.token_dropout are for classifiers (set them to 0 for a "
+                            "language model)")
         if self.head == "next_token" and self.bidirectional:
             raise UserError(
                 "model.bidirectional = true cannot be used with head = 'next_token': the backward layer would read "
@@ -115,7 +121,9 @@ class TrainConfig:
     lr_min_ratio: float = 0.0  # cosine: final learning rate as a fraction of the peak
     warmup_steps: int = 0  # linear warm-up from 0 to the peak over this many batches
     clipnorm: float = 0.0  # clip the global gradient norm to this; 0 = no clipping
-    early_stopping: int = 0  # stop after this many epochs without a better val_loss, keep the best; 0 = never
+    weight_decay: float = 0.0  # decoupled weight decay (AdamW); 0 = plain Adam
+    early_stopping: int = 0  # stop after this many epochs without a better `monitor`, keep the best; 0 = never
+    monitor: str = "val_loss"  # what early stopping and the best epoch go by: val_loss | val_accuracy (classifiers)
     max_minutes: float = 0.0  # stop at the end of the epoch that crosses this training-time budget; 0 = none
     jit_compile: bool = False  # compile the training step with XLA (pays off for fixed-shape batches on a CPU)
     mixed_precision: bool = False  # float16 compute, float32 weights, output layer and sampling (for GPUs)
@@ -125,7 +133,8 @@ class TrainConfig:
     def check(self) -> None:
         for key in ("epochs", "batch_size", "learning_rate"):
             _check_positive(f"train.{key}", getattr(self, key))
-        for key in ("steps_per_epoch", "warmup_steps", "clipnorm", "early_stopping", "max_minutes"):
+        _check_choice("train.monitor", self.monitor, ("val_loss", "val_accuracy"))
+        for key in ("steps_per_epoch", "warmup_steps", "clipnorm", "weight_decay", "early_stopping", "max_minutes"):
             _check_range(f"train.{key}", getattr(self, key), 0, math.inf)
         _check_choice("train.lr_schedule", self.lr_schedule, ("constant", "cosine"))
         _check_choice("train.strategy", self.strategy, ("default", "mirrored", "multiworker"))
@@ -171,6 +180,8 @@ class RunConfig:
             getattr(self, section).check()
         if self.task == "charlm" and self.model.head != "next_token":
             raise UserError(f"task charlm needs model.head = 'next_token', got {self.model.head!r}")
+        if self.task == "charlm" and self.train.monitor != "val_loss":
+            raise UserError("train.monitor = 'val_accuracy' is for classifiers; a char-LM goes by val_loss")
         if self.task == "sentiment" and self.model.head == "next_token":
             raise UserError("task sentiment needs model.head = 'binary' or 'multiclass', got 'next_token'")
 

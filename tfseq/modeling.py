@@ -55,12 +55,77 @@ class TimePooling(layers.Layer):
         return {**super().get_config(), "mode": self.mode}
 
 
+@keras.saving.register_keras_serializable(package="tfseq")
+class TokenDropout(layers.Layer):
+    """While training, replaces a random `rate` of the (non-padding) token ids by `oov_id`: word-level dropout.
+
+    Args:
+        rate: fraction of tokens replaced.
+        oov_id: the vocabulary's out-of-vocabulary id.
+        seed: seed of the layer's random generator.
+    """
+
+    def __init__(self, rate: float, oov_id: int, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.rate, self.oov_id, self.seed = rate, oov_id, seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, ids, training=False):
+        if not training or not self.rate:
+            return ids
+        drop = keras.random.uniform(ops.shape(ids), seed=self.seed_generator) < self.rate
+        return ops.where(drop & ops.not_equal(ids, 0), ops.cast(self.oov_id, ids.dtype), ids)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "oov_id": self.oov_id, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="tfseq")
+class HashedBigrams(layers.Layer):
+    """Embeds each (previous token, token) pair, hashed into `buckets` rows: bigram features for an RNN's input.
+
+    The pair hash is computed from the ids in the graph ((previous * 7919 + current) mod buckets, in int32, exact for
+    vocabularies under 270,000 ids), so the input pipeline and the exported model need nothing extra.
+
+    Args:
+        buckets: rows of the bigram embedding table.
+        dim: embedding size (that of the token embedding it is added to).
+        mask_zero: whether id 0 is padding (the mask follows the token ids).
+    """
+
+    def __init__(self, buckets: int, dim: int, mask_zero: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.buckets, self.dim, self.mask_zero = buckets, dim, mask_zero
+        self.table = layers.Embedding(buckets, dim, name="table")
+
+    def build(self, input_shape):
+        self.table.build(input_shape)
+
+    def call(self, ids):
+        ids = ops.cast(ids, "int32")
+        previous = ops.pad(ids[:, :-1], [[0, 0], [1, 0]])
+        return self.table(ops.mod(previous * 7919 + ids, self.buckets))
+
+    def compute_mask(self, ids, mask=None):
+        return ops.not_equal(ids, 0) if self.mask_zero else None
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape, self.dim)
+
+    def get_config(self):
+        return {**super().get_config(), "buckets": self.buckets, "dim": self.dim, "mask_zero": self.mask_zero}
+
+
 def build_model(cfg: ModelConfig, vocab_size: int) -> keras.Model:
     """Builds the network a ModelConfig describes.
 
     Args:
         cfg: the model section of a run config (already checked).
-        vocab_size: number of ids the embedding takes (including padding / OOV ids).
+        vocab_size: number of ids the embedding takes (including padding / OOV ids; a word vocabulary's OOV id is
+            the last, vocab_size - 1, which token dropout uses).
 
     Returns:
         An uncompiled keras.Model from int32 ids (batch, time) to logits (batch, time, vocab) for a next-token
@@ -72,7 +137,11 @@ def build_model(cfg: ModelConfig, vocab_size: int) -> keras.Model:
         raise UserError(f"the vocabulary has {vocab_size} entries; a model needs at least 2")
     classifier = cfg.head != "next_token"
     inputs = keras.Input(shape=(None,), dtype="int32", name="ids")
-    x = layers.Embedding(vocab_size, cfg.embedding_dim, mask_zero=cfg.mask_zero, name="embedding")(inputs)
+    ids = TokenDropout(cfg.token_dropout, vocab_size - 1, name="token_dropout")(inputs) if cfg.token_dropout else inputs
+    x = layers.Embedding(vocab_size, cfg.embedding_dim, mask_zero=cfg.mask_zero, name="embedding")(ids)
+    if cfg.bigram_buckets:
+        pairs = HashedBigrams(cfg.bigram_buckets, cfg.embedding_dim, cfg.mask_zero, name="bigrams")(ids)
+        x = layers.Add(name="embedding_sum")([x, pairs])
     if cfg.embedding_dropout:
         x = layers.SpatialDropout1D(cfg.embedding_dropout, name="embedding_dropout")(x)
     for i in range(cfg.layers):

@@ -45,6 +45,8 @@ def make_optimizer(t: TrainConfig, total_steps: int) -> keras.optimizers.Optimiz
             warmup_target=t.learning_rate if t.warmup_steps else None,
             warmup_steps=t.warmup_steps,
         )
+    if t.weight_decay:
+        return keras.optimizers.AdamW(rate, weight_decay=t.weight_decay, global_clipnorm=t.clipnorm or None)
     return keras.optimizers.Adam(rate, global_clipnorm=t.clipnorm or None)
 
 
@@ -99,7 +101,8 @@ class RunCheckpoint(keras.callbacks.Callback):
         previous = self.state.get("checkpoint")
         checkpoint = self.run.checkpoint(epoch + 1)
         atomic_save(checkpoint, self.model.save_weights, suffix=".weights.h5")
-        value = row.get("val_loss", row["loss"])
+        # Compared as "lower is better": accuracy enters negated.
+        value = row.get(t.monitor, row["loss"]) * (-1 if t.monitor == "val_accuracy" else 1)
         best = self.state.get("best_value")
         if t.early_stopping and (best is None or value < best):
             self.state.update(best_value=value, best_epoch=epoch + 1)
@@ -111,7 +114,7 @@ class RunCheckpoint(keras.callbacks.Callback):
         if previous and previous != checkpoint.name:
             (self.run.checkpoints / previous).unlink(missing_ok=True)
         if t.early_stopping and epoch + 1 - self.state["best_epoch"] >= t.early_stopping:
-            self.stop_reason = (f"early stopping: no better val_loss for {t.early_stopping} epochs "
+            self.stop_reason = (f"early stopping: no better {t.monitor} for {t.early_stopping} epochs "
                                 f"(best: epoch {self.state['best_epoch']})")
         elif t.max_minutes and seconds >= t.max_minutes * 60:
             self.stop_reason = f"time budget: {seconds / 60:.1f} of {t.max_minutes:g} minutes used"
