@@ -138,8 +138,7 @@ def train(cfg: RunConfig, run_dir: str | None = None) -> RunFolder:
     """
     # A multi-worker strategy must exist before TensorFlow runs its first op in this process.
     strategy = make_strategy(cfg.train.strategy)
-    chief = is_chief(strategy)
-    if chief:
+    if is_chief(strategy):
         run, resume = choose_run_dir(cfg, run_dir)
     else:  # other workers keep their (identical) copy of the run out of the chief's folder
         run, resume = RunFolder(tempfile.mkdtemp(prefix="tfseq-worker-")), False
@@ -201,6 +200,7 @@ def plot_history(rows: list[dict], run: RunFolder) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     panels = [("loss", "loss (nats)")] + ([("accuracy", "accuracy")] if any("accuracy" in r for r in rows) else [])
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.5), squeeze=False)
@@ -210,6 +210,7 @@ def plot_history(rows: list[dict], run: RunFolder) -> None:
             values = [r.get(prefix + key, float("nan")) for r in rows]
             ax.plot(epochs, values, marker="o", label=name)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
         ax.legend()
