@@ -1,10 +1,10 @@
 """Char-LM held-out loss at a fixed wall-clock budget: the textbook recipe beside a tfseq pipeline.
 
-    python bench/charlm_budget.py --minutes 10 [--config charlm_quick] [--book PATH]
+    python bench/charlm_budget.py --minutes 10 [--config charlm_quick] [--book PATH] [--run-dir DIR]
 
 Runs `../shared/bench/seed_charlm.py BOOK MINUTES` (the textbook's code: it starts epochs until the budget is spent
 and prints the held-out loss after each) and then `python -m tfseq.train charlm --config CONFIG` capped at the same
-budget (train.max_minutes), one after the other. Both hold out the last 10% of the same text. The textbook scores
+budget (train.max_minutes: it stops before an epoch that would cross the budget), one after the other. Both hold out the last 10% of the same text. The textbook scores
 back-to-back windows of 40 characters; tfseq reports that same measure (val_loss_windows40) and the stream loss over
 every held-out character (val_loss). Prints one JSON object.
 """
@@ -32,6 +32,7 @@ def main() -> None:
     parser.add_argument("--config", default="charlm_quick", help="tfseq pipeline (default charlm_quick)")
     parser.add_argument("--book", default=str(BOOK), help="the text (default: the embedded Mysterious Island)")
     parser.add_argument("--skip-reference", action="store_true", help="run only tfseq's side")
+    parser.add_argument("--run-dir", help="keep tfseq's run folder here, e.g. to sample from it (default: a temporary one)")
     args = parser.parse_args()
 
     reference = []
@@ -40,7 +41,7 @@ def main() -> None:
                                str(args.minutes)], cwd=ROOT, capture_output=True, text=True, check=True)
         reference = [json.loads(line) for line in done.stdout.splitlines() if line.startswith('{"epoch"')]
     with tempfile.TemporaryDirectory() as tmp:
-        run = Path(tmp) / "run"
+        run = Path(args.run_dir) if args.run_dir else Path(tmp) / "run"
         subprocess.run([sys.executable, "-m", "tfseq.train", "charlm", "--config", args.config, "--data", args.book,
                         "--set", f"train.max_minutes={args.minutes}", "--run-dir", str(run)],
                        cwd=ROOT, capture_output=True, text=True, check=True)

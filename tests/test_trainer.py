@@ -150,3 +150,18 @@ def test_mixed_precision_trains_with_float32_logits_and_samples(small_book, tmp_
     assert math.isfinite(json.loads(run.metrics.read_text())["val_loss"])
     text = sample_run(str(run.path), ["The"], 20, SampleConfig(seed=1))[0]
     assert text.startswith("The") and len(text) == 23
+
+
+def test_time_budget_stops_before_an_epoch_that_would_cross_it(small_book, tmp_path, monkeypatch, capsys):
+    import itertools
+    import types
+
+    # A fake clock: training starts at 0 s and every epoch ends 60 s after the previous one.
+    clock = itertools.count(0, 60)
+    monkeypatch.setattr(trainer, "time", types.SimpleNamespace(perf_counter=lambda: next(clock)))
+    cfg = tiny_charlm_config(small_book, epochs=6, steps_per_epoch=2)
+    cfg.train.max_minutes = 3.5  # epochs end at 1, 2, 3 minutes; a fourth would end at 4
+    run = trainer.train(cfg, str(tmp_path / "run"))
+    assert [r["epoch"] for r in run.read_history()] == [1, 2, 3]
+    assert json.loads(run.metrics.read_text())["train_minutes"] == 3.0
+    assert "time budget: 3.0 of 3.5 minutes used, another epoch takes 1.0; stopped" in capsys.readouterr().out

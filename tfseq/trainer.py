@@ -98,6 +98,8 @@ class RunCheckpoint(keras.callbacks.Callback):
         row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()},
                "lr": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
                "minutes": seconds / 60}
+        # Seconds the epoch just finished took: the estimate for the next one, which the time budget must fit.
+        last_epoch = seconds - self.state["train_seconds"]
         previous = self.state.get("checkpoint")
         checkpoint = self.run.checkpoint(epoch + 1)
         atomic_save(checkpoint, self.model.save_weights, suffix=".weights.h5")
@@ -116,8 +118,9 @@ class RunCheckpoint(keras.callbacks.Callback):
         if t.early_stopping and epoch + 1 - self.state["best_epoch"] >= t.early_stopping:
             self.stop_reason = (f"early stopping: no better {t.monitor} for {t.early_stopping} epochs "
                                 f"(best: epoch {self.state['best_epoch']})")
-        elif t.max_minutes and seconds >= t.max_minutes * 60:
-            self.stop_reason = f"time budget: {seconds / 60:.1f} of {t.max_minutes:g} minutes used"
+        elif t.max_minutes and seconds + last_epoch > t.max_minutes * 60:
+            self.stop_reason = (f"time budget: {seconds / 60:.1f} of {t.max_minutes:g} minutes used, "
+                                f"another epoch takes {last_epoch / 60:.1f}")
         self.model.stop_training = bool(self.stop_reason)
 
     def on_train_end(self, logs=None):
