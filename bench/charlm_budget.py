@@ -2,11 +2,11 @@
 
     python bench/charlm_budget.py --minutes 10 [--config charlm_quick] [--book PATH] [--run-dir DIR]
 
-Runs `../shared/bench/seed_charlm.py BOOK MINUTES` (the textbook's code: it starts epochs until the budget is spent
-and prints the held-out loss after each) and then `python -m tfseq.train charlm --config CONFIG` capped at the same
-budget (train.max_minutes: it stops before an epoch that would cross the budget), one after the other. Both hold out the last 10% of the same text. The textbook scores
-back-to-back windows of 40 characters; tfseq reports that same measure (val_loss_windows40) and the stream loss over
-every held-out character (val_loss). Prints one JSON object.
+Runs `python -m tfseq.train charlm --config CONFIG` capped at the budget (train.max_minutes: it stops before an
+epoch that would cross it) and then `../shared/bench/seed_charlm.py BOOK MINUTES` (the textbook's code: it starts
+epochs until the budget is spent and prints the held-out loss after each), one after the other. Both hold out the
+last 10% of the same text. The textbook scores back-to-back windows of 40 characters; tfseq reports that same
+measure (val_loss_windows40) and the stream loss over every held-out character (val_loss). Prints one JSON object.
 """
 from __future__ import annotations
 
@@ -35,19 +35,20 @@ def main() -> None:
     parser.add_argument("--run-dir", help="keep tfseq's run folder here, e.g. to sample from it (default: a temporary one)")
     args = parser.parse_args()
 
+    with tempfile.TemporaryDirectory() as tmp:
+        run = Path(args.run_dir) if args.run_dir else Path(tmp) / "run"
+        # Its progress goes to stderr, so a long run can be followed.
+        subprocess.run([sys.executable, "-m", "tfseq.train", "charlm", "--config", args.config, "--data", args.book,
+                        "--set", f"train.max_minutes={args.minutes}", "--run-dir", str(run)],
+                       cwd=ROOT, stdout=sys.stderr, check=True)
+        metrics = json.loads((run / "metrics.json").read_text())
+        with open(run / "history.csv", newline="") as fh:
+            history = [{k: round(float(v), 4) for k, v in row.items()} for row in csv.DictReader(fh)]
     reference = []
     if not args.skip_reference:
         done = subprocess.run([sys.executable, "-u", str(SHARED / "bench" / "seed_charlm.py"), args.book,
                                str(args.minutes)], cwd=ROOT, capture_output=True, text=True, check=True)
         reference = [json.loads(line) for line in done.stdout.splitlines() if line.startswith('{"epoch"')]
-    with tempfile.TemporaryDirectory() as tmp:
-        run = Path(args.run_dir) if args.run_dir else Path(tmp) / "run"
-        subprocess.run([sys.executable, "-m", "tfseq.train", "charlm", "--config", args.config, "--data", args.book,
-                        "--set", f"train.max_minutes={args.minutes}", "--run-dir", str(run)],
-                       cwd=ROOT, capture_output=True, text=True, check=True)
-        metrics = json.loads((run / "metrics.json").read_text())
-        with open(run / "history.csv", newline="") as fh:
-            history = [{k: round(float(v), 4) for k, v in row.items()} for row in csv.DictReader(fh)]
     within = [r for r in reference if r["min"] <= args.minutes]
     print(json.dumps({
         "bench": "charlm_budget",
