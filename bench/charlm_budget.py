@@ -32,7 +32,7 @@ def main() -> None:
     parser.add_argument("--config", default="charlm_quick", help="tfseq pipeline (default charlm_quick)")
     parser.add_argument("--book", default=str(BOOK), help="the text (default: the embedded Mysterious Island)")
     parser.add_argument("--skip-reference", action="store_true", help="run only tfseq's side")
-    parser.add_argument("--run-dir", help="keep tfseq's run folder here, e.g. to sample from it (default: a temporary one)")
+    parser.add_argument("--run-dir", help="keep tfseq's run folder here, to sample from it (default: temporary)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:

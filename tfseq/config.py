@@ -124,7 +124,7 @@ class TrainConfig:
     weight_decay: float = 0.0  # decoupled weight decay (AdamW); 0 = plain Adam
     early_stopping: int = 0  # stop after this many epochs without a better `monitor`, keep the best; 0 = never
     monitor: str = "val_loss"  # what early stopping and the best epoch go by: val_loss | val_accuracy (classifiers)
-    max_minutes: float = 0.0  # stop when another epoch (timed as the last) would cross this training-time budget; 0 = none
+    max_minutes: float = 0.0  # stop when another epoch (timed as the last) would cross this training budget; 0 = none
     jit_compile: bool = False  # compile the training step with XLA (pays off for fixed-shape batches on a CPU)
     mixed_precision: bool = False  # float16 compute, float32 weights, output layer and sampling (for GPUs)
     strategy: str = "default"  # default (one device) | mirrored (all local GPUs) | multiworker (TF_CONFIG)
