@@ -1,6 +1,7 @@
 """Char-LM held-out loss at a fixed wall-clock budget: the textbook recipe beside a tfseq pipeline.
 
     python bench/charlm_budget.py --minutes 10 [--config charlm_quick] [--book PATH] [--run-dir DIR]
+                                  [--skip-reference] [--set SECTION.KEY=VALUE ...]
 
 Runs `python -m tfseq.train charlm --config CONFIG` capped at the budget (train.max_minutes: it stops before an
 epoch that would cross it) and then `../shared/bench/seed_charlm.py BOOK MINUTES` (the textbook's code: it starts
@@ -33,13 +34,16 @@ def main() -> None:
     parser.add_argument("--book", default=str(BOOK), help="the text (default: the embedded Mysterious Island)")
     parser.add_argument("--skip-reference", action="store_true", help="run only tfseq's side")
     parser.add_argument("--run-dir", help="keep tfseq's run folder here, to sample from it (default: temporary)")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override a field of tfseq's config, as in python -m tfseq.train (repeatable)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(args.run_dir) if args.run_dir else Path(tmp) / "run"
         # Its progress goes to stderr, so a long run can be followed.
         subprocess.run([sys.executable, "-m", "tfseq.train", "charlm", "--config", args.config, "--data", args.book,
-                        "--set", f"train.max_minutes={args.minutes}", "--run-dir", str(run)],
+                        "--set", f"train.max_minutes={args.minutes}", "--run-dir", str(run),
+                        *[arg for override in args.set for arg in ("--set", override)]],
                        cwd=ROOT, stdout=sys.stderr, check=True)
         metrics = json.loads((run / "metrics.json").read_text())
         with open(run / "history.csv", newline="") as fh:
@@ -56,6 +60,7 @@ def main() -> None:
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
         "minutes": args.minutes,
         "config": args.config,
+        "overrides": args.set,
         "ref_epochs": reference,
         "ref_val_loss_windows40_at_budget": within[-1]["val_loss"] if within else None,
         "ref_best_val_loss_windows40_within_budget": min((r["val_loss"] for r in within), default=None),
