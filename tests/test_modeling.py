@@ -112,15 +112,20 @@ def test_default_layers_stay_on_the_cudnn_path():
     assert gru.cell.reset_after
 
 
-def test_every_pipeline_model_is_cudnn_eligible_and_bad_settings_are_named():
+def test_pipelines_are_cudnn_eligible_except_charlm_best_and_bad_settings_are_named():
     import tomllib
 
     from tfseq.config import PIPELINES_DIR, load_config
     from tfseq.modeling import cudnn_warnings
 
+    # charlm_best is tuned for a 2-core CPU budget, where its recurrent dropout is worth 0.006-0.012 nats/char
+    # (bench/RESULTS.md); it leaves cuDNN knowingly, one warning per layer, and no other pipeline may.
+    cpu_only = {"charlm_best.toml": 2}
     for path in sorted(PIPELINES_DIR.glob("*.toml")):
         cfg = load_config(tomllib.loads(path.read_text())["task"], str(path))
-        assert cudnn_warnings(build_model(cfg.model, 50)) == [], path.name
+        warnings = cudnn_warnings(build_model(cfg.model, 50))
+        assert len(warnings) == cpu_only.get(path.name, 0), (path.name, warnings)
+        assert all("recurrent_dropout = 0.2 " in warning for warning in warnings), (path.name, warnings)
     slow = build_model(ModelConfig(cell="gru", units=4, embedding_dim=2, layers=2, recurrent_dropout=0.25,
                                    bidirectional=True, head="binary"), V)
     warnings = cudnn_warnings(slow)
