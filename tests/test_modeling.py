@@ -125,7 +125,7 @@ def test_pipelines_are_cudnn_eligible_except_charlm_best_and_bad_settings_are_na
         cfg = load_config(tomllib.loads(path.read_text())["task"], str(path))
         warnings = cudnn_warnings(build_model(cfg.model, 50))
         assert len(warnings) == cpu_only.get(path.name, 0), (path.name, warnings)
-        assert all("recurrent_dropout = 0.2 " in warning for warning in warnings), (path.name, warnings)
+        assert all(": recurrent_dropout = " in warning for warning in warnings), (path.name, warnings)
     slow = build_model(ModelConfig(cell="gru", units=4, embedding_dim=2, layers=2, recurrent_dropout=0.25,
                                    bidirectional=True, head="binary"), V)
     warnings = cudnn_warnings(slow)
