@@ -50,11 +50,11 @@ def ours(csv_path: str, check_tokens: bool) -> dict:
     t0 = time.perf_counter()
     encoded = imdb.encode_chunks(chunks, vocab, labels)
     rows = tf.RaggedTensor.from_row_splits(encoded.ids, encoded.splits)
-    ds = imdb.eval_dataset(encoded, 32, by_length=False)  # in CSV order, as the reference
+    ds, _ = imdb.eval_dataset(encoded, 32, by_length=False)  # in CSV order, as the reference
     n = sum(int(x.shape[0]) for x, _ in ds)
     t_encode = time.perf_counter() - t0
     t0 = time.perf_counter()
-    graph_n = int(imdb.eval_dataset(imdb.encode_chunks(chunks, vocab, labels), 32, by_length=False)
+    graph_n = int(imdb.eval_dataset(imdb.encode_chunks(chunks, vocab, labels), 32, by_length=False)[0]
                   .reduce(0, lambda count, batch: count + tf.shape(batch[0])[0]))
     t_graph = time.perf_counter() - t0
     result = {"reviews": n, "vocab_size": vocab.size, "vocab_reviews_per_s": n / t_vocab,

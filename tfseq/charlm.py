@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from tfseq.config import RunConfig
 from tfseq.data import gutenberg
+from tfseq.data.text import data_fingerprint
 
 
 class CharLMTask:
@@ -29,6 +30,13 @@ class CharLMTask:
         c = self.corpus
         return (f"{c.source.name}: {len(c.train_ids):,} training + {len(c.val_ids):,} held-out characters, "
                 f"{c.vocab.size} symbols, {self.steps_per_epoch} batches per epoch")
+
+    def data_name(self) -> str:
+        return str(self.corpus.source)
+
+    def fingerprint(self) -> str:
+        """SHA-256 of what training depends on: the vocabulary and the training and held-out ids."""
+        return data_fingerprint(self.vocab, [self.corpus.train_ids, self.corpus.val_ids])
 
     def train_data(self, first_epoch: int) -> tf.data.Dataset:
         """(input, target) batches for epochs first_epoch .. train.epochs - 1."""

@@ -50,6 +50,28 @@ def import_tensorflow() -> None:
                     print(line, file=sys.stderr)
 
 
+def read_stdin_lines(what: str) -> list[str]:
+    """Standard input as lines, read as people write it: UTF-8 with or without a BOM, LF / CRLF / CR line ends.
+
+    Args:
+        what: how to name the input in an error message.
+
+    Returns:
+        The lines without their line ends (blank lines included: the caller decides).
+
+    Raises:
+        UserError naming the line and byte that are not UTF-8.
+    """
+    raw = sys.stdin.buffer.read()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise UserError(f"{what} is not UTF-8: byte 0x{raw[err.start]:02x} on line {line} cannot be decoded; "
+                        "re-encode it as UTF-8") from None
+    return re.split(r"\r\n|\r|\n", text.removesuffix("\n").removesuffix("\r")) if text else []
+
+
 def run_main(job: Callable[[], object], on_interrupt: str = "interrupted") -> None:
     """Runs an entry point's job: a UserError becomes one line on stderr and exit code 2; Ctrl-C exits 130.
 

@@ -18,6 +18,9 @@ from pathlib import Path
 from tfseq.errors import UserError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+INT32_MAX = 2**31 - 1  # TensorFlow sizes, counts and steps are int32 in places: larger integers cannot be represented
+INT64_MAX = 2**63 - 1
+SEED_MAX = 2**32 - 1  # NumPy's and Keras' global seeds are unsigned 32-bit
 PIPELINES_DIR = PROJECT_ROOT / "pipelines"
 TASKS = ("charlm", "sentiment")
 DEFAULT_PIPELINES = {"charlm": "charlm_quick", "sentiment": "imdb_default"}
@@ -102,6 +105,12 @@ class ModelConfig:
         if self.head == "next_token" and (self.bigram_buckets or self.token_dropout):
             raise UserError("model.bigram_buckets and model.token_dropout are for classifiers (set them to 0 for a "
                             "language model)")
+        if self.head == "next_token" and self.mask_zero:
+            raise UserError(
+                "model.mask_zero = true cannot be used with head = 'next_token': in a language model id 0 is a real "
+                "symbol (the newline of a char-LM), which a mask would skip while the sampler reads it; set "
+                "model.mask_zero = false"
+            )
         if self.head == "next_token" and self.bidirectional:
             raise UserError(
                 "model.bidirectional = true cannot be used with head = 'next_token': the backward layer would read "
@@ -158,6 +167,10 @@ class SampleConfig:
             raise UserError(f"top_k = {self.top_k} must be >= 0 (0 means no top-k limit)")
         if not 0 < self.top_p <= 1:
             raise UserError(f"top_p = {self.top_p} must be in (0, 1] (1 means no top-p limit)")
+        if self.top_k > INT32_MAX:
+            raise UserError(f"top_k = {self.top_k} is too large; at most {INT32_MAX} (0 means no top-k limit)")
+        if not 0 <= self.seed <= INT64_MAX:
+            raise UserError(f"seed = {self.seed} is out of range; allowed: 0 to {INT64_MAX}")
 
 
 DATA_CLASSES = {"charlm": CharLMData, "sentiment": SentimentData}
@@ -177,13 +190,15 @@ class RunConfig:
     def check(self) -> None:
         """Raises UserError naming the first field whose value is out of range."""
         for section in SECTIONS:
+            _check_representable(section, getattr(self, section))
             getattr(self, section).check()
         if self.task == "charlm" and self.model.head != "next_token":
             raise UserError(f"task charlm needs model.head = 'next_token', got {self.model.head!r}")
         if self.task == "charlm" and self.train.monitor != "val_loss":
             raise UserError("train.monitor = 'val_accuracy' is for classifiers; a char-LM goes by val_loss")
-        if self.task == "sentiment" and self.model.head == "next_token":
-            raise UserError("task sentiment needs model.head = 'binary' or 'multiclass', got 'next_token'")
+        if self.task == "sentiment" and self.model.head != "binary":
+            raise UserError(f"task sentiment trains a binary classifier (positive / negative): it needs model.head = "
+                            f"'binary', got {self.model.head!r}")
 
     def to_dict(self) -> dict:
         """Returns the config as nested plain values, in field order."""
@@ -333,6 +348,21 @@ def _parse_text(text: str, kind: type, name: str, source: str):
     if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
         return text[1:-1]
     return text
+
+
+def _check_representable(section: str, obj) -> None:
+    """Refuses integers and floats that the code cannot represent: seeds beyond 32 bits, other integers beyond
+    int32, NaN anywhere, and infinity except for a budget (train.max_minutes = inf means none)."""
+    for f in dataclasses.fields(obj):
+        value, name = getattr(obj, f.name), f"{section}.{f.name}"
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, int):
+            low, high = (0, SEED_MAX) if f.name.endswith("seed") else (-INT32_MAX - 1, INT32_MAX)
+            if not low <= value <= high:
+                raise UserError(f"{name} = {value} is out of range; allowed: {low} to {high}")
+        elif isinstance(value, float) and (math.isnan(value) or (math.isinf(value) and f.name != "max_minutes")):
+            raise UserError(f"{name} = {value} must be a finite number")
 
 
 def _check_choice(name: str, value, choices: tuple) -> None:

@@ -45,6 +45,35 @@ def is_chief(strategy) -> bool:
     return resolver.task_type == "worker" and resolver.task_id == 0
 
 
+def worker_index(strategy) -> int:
+    """This process's index among the workers (0 for a lone process)."""
+    resolver = getattr(strategy.extended, "_cluster_resolver", None)
+    return int(resolver.task_id or 0) if resolver is not None and resolver.cluster_spec().as_dict() else 0
+
+
+def worker_sum(strategy):
+    """A function that adds up float64 vectors over all workers: every worker calls it with its own vector, in the
+    same order, and gets the total. With one worker it returns its input.
+
+    The trainer uses it to give every worker the chief's decisions (the chief's values plus the others' zeros):
+    the epoch to resume from, the checkpoint's weights, the time used, whether to stop.
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return lambda values: np.asarray(values, np.float64)
+    local_replicas = len(strategy.extended.worker_devices)
+
+    @tf.function
+    def total(values):
+        per_replica = strategy.run(lambda v: tf.distribute.get_replica_context().all_reduce("SUM", v), args=(values,))
+        return strategy.experimental_local_results(per_replica)[0]
+
+    # Each of a worker's local replicas adds the worker's vector once: divide them out.
+    return lambda values: total(tf.constant(np.asarray(values, np.float64))).numpy() / local_replicas
+
+
 def shard_by_data(dataset):
     """The dataset with element-wise auto-sharding across workers (our datasets are not read from files)."""
     import tensorflow as tf
@@ -65,15 +94,6 @@ def build_before_fit(model: keras.Model, strategy, batch) -> None:
     with strategy.scope():
         model._symbolic_build(data_batch=batch)
     model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
-
-
-def tf_data_options_sharded_by_data():
-    """tf.data options that shard a dataset across workers by element (our datasets are not file-based)."""
-    import tensorflow as tf
-
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return options
 
 
 def patch_keras_multiworker() -> None:

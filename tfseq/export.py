@@ -1,6 +1,6 @@
 """Export a run as a SavedModel that takes raw strings: `python -m tfseq.export RUN_DIR [--out DIR]`.
 
-A sentiment run gives `serve(text: string[n]) -> {"probability": float32[n]}`; a char-LM run gives
+A sentiment run gives `serve(text: string[n]) -> {"probability": float32[n], "known_tokens": int32[n]}`; a char-LM run gives
 `generate(prompts, length, temperature, top_k, top_p, seed) -> {"text", "generated"}`. Both load with plain
 `tf.saved_model.load` in a process without tfseq.
 """
@@ -12,7 +12,10 @@ from tfseq.cli import Parser, import_tensorflow, run_main
 def build_parser() -> Parser:
     parser = Parser(prog="python -m tfseq.export", description=__doc__.split("\n\n")[0].split(": ", 1)[1])
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a finished run folder (models/<run>)")
-    parser.add_argument("--out", metavar="DIR", help="SavedModel folder to write (default: RUN_DIR/savedmodel)")
+    parser.add_argument("--out", metavar="DIR", help="SavedModel folder to write (default: RUN_DIR/savedmodel); a "
+                        "folder that holds anything but an earlier export of this run is refused")
+    parser.add_argument("--force", action="store_true",
+                        help="replace what --out holds (another run's export, other files): all of it is deleted")
     return parser
 
 
@@ -23,7 +26,7 @@ def main(argv=None) -> None:
         import_tensorflow()
         from tfseq.serving import export_run
 
-        print(f"SavedModel written to {export_run(args.run_dir, args.out)}", flush=True)
+        print(f"SavedModel written to {export_run(args.run_dir, args.out, args.force)}", flush=True)
 
     run_main(job)
 

@@ -41,9 +41,19 @@ def atomic_save(path: str | Path, save: Callable[[str], object], suffix: str = "
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+        fsync_dir(path.parent)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def fsync_dir(folder: str | Path) -> None:
+    """Flushes a folder's entries to disk: after a rename, so that a power cut cannot undo it."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_json(path: str | Path, obj) -> None:

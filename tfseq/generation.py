@@ -17,6 +17,9 @@ from tfseq.config import SampleConfig
 from tfseq.errors import UserError
 from tfseq.modeling import rnn_layers
 
+MAX_LENGTH = 10_000_000  # most ids one call generates per prompt: the output alone is then 40 MB per prompt
+MAX_GENERATED = 2**28  # most ids one call generates over all prompts (1 GiB of int32 output)
+
 
 def filter_logits(logits: tf.Tensor, top_k: tf.Tensor, top_p: tf.Tensor) -> tf.Tensor:
     """Sets to -inf every logit outside the top-k and outside the top-p nucleus (each off when 0 / 1).
@@ -44,7 +47,10 @@ def filter_logits(logits: tf.Tensor, top_k: tf.Tensor, top_p: tf.Tensor) -> tf.T
 
 def pick_next(logits: tf.Tensor, temperature: tf.Tensor, top_k: tf.Tensor, top_p: tf.Tensor,
               seed: tf.Tensor, mode: str = "filtered") -> tf.Tensor:
-    """Draws the next id of each row: greedy at temperature 0, else from softmax(filtered logits / temperature).
+    """Draws the next id of each row: greedy at temperature 0, else from softmax(filter(logits / temperature)).
+
+    Temperature comes first, then top-k / top-p (as in Hugging Face and KerasHub): the nucleus is the smallest set
+    whose probabilities *at this temperature* reach top_p.
 
     Args:
         logits: float32 [batch, vocab].
@@ -58,9 +64,10 @@ def pick_next(logits: tf.Tensor, temperature: tf.Tensor, top_k: tf.Tensor, top_p
     """
     if mode == "greedy":
         return tf.argmax(logits, axis=-1, output_type=tf.int32)
+    logits = logits / temperature
     if mode == "filtered":
         logits = filter_logits(logits, top_k, top_p)
-    return tf.random.stateless_categorical(logits / temperature, 1, seed, dtype=tf.int32)[:, 0]
+    return tf.random.stateless_categorical(logits, 1, seed, dtype=tf.int32)[:, 0]
 
 
 def sampling_mode(temperature: tf.Tensor, top_k: tf.Tensor, top_p: tf.Tensor) -> tf.Tensor:
@@ -244,11 +251,7 @@ def generate(generator: CharGenerator, vocab, prompts: list[str], length: int, o
     Returns:
         The generated continuations (without the prompts), one per prompt.
     """
-    options.check()
-    if length <= 0:
-        raise UserError(f"length = {length} must be greater than 0")
-    if not prompts or any(not p for p in prompts):
-        raise UserError("the prompt is empty; give at least one character to start from")
+    check_request(prompts, length, options)
     encoded = [vocab.encode(p) for p in prompts]
     lengths = np.array([len(e) for e in encoded], np.int32)
     ids = np.zeros((len(encoded), lengths.max()), np.int32)
@@ -258,6 +261,19 @@ def generate(generator: CharGenerator, vocab, prompts: list[str], length: int, o
                                        np.int32(options.top_k), np.float32(options.top_p), np.int64(options.seed),
                                        encode_stops(vocab, stops))
     return [vocab.decode(row[:n]) for row, n in zip(out.numpy(), kept.numpy())]
+
+
+def check_request(prompts: list[str], length: int, options: SampleConfig) -> None:
+    """Refuses, with a UserError naming the value, what the generation loop cannot do: an empty prompt, a length
+    outside 1..MAX_LENGTH, more than MAX_GENERATED ids in all, and sampling options out of range."""
+    options.check()
+    if not 0 < length <= MAX_LENGTH:
+        raise UserError(f"length = {length} must be between 1 and {MAX_LENGTH:,}")
+    if not prompts or any(not p for p in prompts):
+        raise UserError("the prompt is empty; give at least one character to start from")
+    if len(prompts) * length > MAX_GENERATED:
+        raise UserError(f"{len(prompts):,} prompts x length {length:,} = {len(prompts) * length:,} ids to generate, "
+                        f"more than one call can hold ({MAX_GENERATED:,}); ask for fewer samples or a shorter length")
 
 
 def encode_stops(vocab, stops) -> np.ndarray:
@@ -287,7 +303,10 @@ def cut_at_stops(text: str, stops) -> str:
     return text[: end + minus_length]
 
 
-_ENDPOINT_CHECKS = ("prompt character not in the vocabulary", "empty prompt", "length must be > 0")
+_ENDPOINT_CHECKS = ("prompt character not in the vocabulary", "empty prompt",
+                    f"length must be between 1 and {MAX_LENGTH}", "temperature must be >= 0 (0 = greedy)",
+                    "top_k must be >= 0 (0 = no limit)", "top_p must be in (0, 1] (1 = no limit)",
+                    f"prompts x length must be at most {MAX_GENERATED}")
 
 
 def add_generate_endpoint(archive, generator: CharGenerator, vocab) -> None:
@@ -295,7 +314,8 @@ def add_generate_endpoint(archive, generator: CharGenerator, vocab) -> None:
 
     The endpoint takes raw prompts (string[batch]) and returns prompt + continuation ("text") and the continuation
     alone ("generated"); characters, vocabulary and loop are all in the graph. A prompt character outside the
-    vocabulary, or an empty prompt, fails with InvalidArgumentError naming the problem.
+    vocabulary, an empty prompt, or a length, temperature (negative or NaN), top_k or top_p out of range fails with
+    InvalidArgumentError naming the problem, as the command line does. An empty batch of prompts gives empty outputs.
     """
     chars = tf.constant(vocab.chars)
     table = tf.lookup.StaticHashTable(
@@ -308,13 +328,22 @@ def add_generate_endpoint(archive, generator: CharGenerator, vocab) -> None:
         checks = [
             tf.debugging.assert_non_negative(ids.flat_values, message=_ENDPOINT_CHECKS[0]),
             tf.debugging.assert_positive(ids.row_lengths(), message=_ENDPOINT_CHECKS[1]),
-            tf.debugging.assert_positive(length, message=_ENDPOINT_CHECKS[2]),
+            tf.debugging.Assert((length > 0) & (length <= MAX_LENGTH), [_ENDPOINT_CHECKS[2]]),
+            # Written so that NaN fails: every comparison with NaN is false.
+            tf.debugging.Assert(temperature >= 0, [_ENDPOINT_CHECKS[3]]),
+            tf.debugging.Assert(top_k >= 0, [_ENDPOINT_CHECKS[4]]),
+            tf.debugging.Assert((top_p > 0) & (top_p <= 1), [_ENDPOINT_CHECKS[5]]),
+            tf.debugging.Assert(tf.cast(tf.size(prompts), tf.int64) * tf.cast(length, tf.int64) <= MAX_GENERATED,
+                                [_ENDPOINT_CHECKS[6]]),
         ]
-        with tf.control_dependencies(checks):
+        def run():
             out, _ = generator.generate_ids(tf.cast(ids.to_tensor(0), tf.int32),
                                             tf.cast(ids.row_lengths(), tf.int32), length, temperature, top_k, top_p,
                                             seed, tf.fill([0, 1], -1))
-        generated = tf.strings.reduce_join(tf.gather(chars, out), axis=-1)
+            return tf.strings.reduce_join(tf.gather(chars, out), axis=-1)
+
+        with tf.control_dependencies(checks):
+            generated = tf.cond(tf.size(prompts) > 0, run, lambda: tf.zeros([0], tf.string))
         return {"text": prompts + generated, "generated": generated}
 
     archive.add_endpoint("generate", endpoint, input_signature=[
@@ -338,10 +367,8 @@ def sample_run(source: str, prompts: list[str], length: int, options: SampleConf
 
     from tfseq.runs import load_trained
 
-    options.check()
+    check_request(prompts, length, options)
     if (Path(source) / "saved_model.pb").is_file():
-        if length <= 0 or not prompts or any(not p for p in prompts):
-            raise UserError("the prompt is empty or length <= 0; give a prompt and a positive length")
         loaded = tf.saved_model.load(str(source))
         if not hasattr(loaded, "generate"):
             raise UserError(f"{source} is a SavedModel without a 'generate' signature; export a char-LM run")

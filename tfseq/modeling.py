@@ -172,6 +172,32 @@ def build_model(cfg: ModelConfig, vocab_size: int) -> keras.Model:
     return keras.Model(inputs, outputs, name="classifier")
 
 
+def parameter_count(cfg: ModelConfig, vocab_size: int) -> int:
+    """The number of weights `build_model(cfg, vocab_size)` will have, computed without building it.
+
+    Args:
+        cfg: the model section of a run config.
+        vocab_size: ids the embedding takes.
+
+    Returns:
+        The parameter count (equal to the built model's `count_params()`).
+    """
+    total = vocab_size * cfg.embedding_dim + cfg.bigram_buckets * cfg.embedding_dim
+    width, directions = cfg.embedding_dim, 2 if cfg.bidirectional else 1
+    for _ in range(cfg.layers):
+        # x W + h U + b per gate; a GRU with reset_after has a second bias.
+        total += directions * GATES[cfg.cell] * cfg.units * (width + cfg.units + (2 if cfg.cell == "gru" else 1))
+        width = directions * cfg.units
+    if cfg.head == "next_token":
+        return total + width * vocab_size + vocab_size
+    width *= 2 if cfg.pooling == "max_mean" else 1
+    if cfg.hidden_units:
+        total += width * cfg.hidden_units + cfg.hidden_units
+        width = cfg.hidden_units
+    outputs = 1 if cfg.head == "binary" else cfg.num_classes
+    return total + width * outputs + outputs
+
+
 def rnn_layers(model: keras.Model) -> list:
     """Returns the model's recurrent layers (`rnn_0`, `rnn_1`, ...) in order."""
     found = []

@@ -6,7 +6,9 @@ A run folder holds everything needed to sample, evaluate, resume or export (see 
     vocab.json           the vocabulary
     model.weights.h5     the final weights (the best epoch's when early stopping is on)
     checkpoints/         epoch-NNNN.weights.h5: weights + optimizer state of the last finished epoch
-    state.json           the last finished epoch, training time, best epoch; "finished" once training ended
+    state.json           the last finished epoch, training time, best epoch, the data fingerprint, a decision to
+                         stop (early stopping, time budget, NaN loss); "finished" once training ended
+    .lock                held (flock) by the process training the run; names it
     history.csv          one row per epoch (epoch, loss, val_loss, ..., lr, minutes)
     metrics.json         held-out metrics of the final weights
     learning_curve.png   loss (and accuracy) per epoch
@@ -15,7 +17,11 @@ A run folder holds everything needed to sample, evaluate, resume or export (see 
 from __future__ import annotations
 
 import csv
+import fcntl
 import io
+import os
+import socket
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +49,7 @@ class RunFolder:
     config = property(lambda self: self.path / "config.toml")
     vocab = property(lambda self: self.path / "vocab.json")
     weights = property(lambda self: self.path / "model.weights.h5")
+    best = property(lambda self: self.path / "best.weights.h5")
     checkpoints = property(lambda self: self.path / "checkpoints")
     state = property(lambda self: self.path / "state.json")
     history = property(lambda self: self.path / "history.csv")
@@ -54,10 +61,14 @@ class RunFolder:
         return self.checkpoints / f"epoch-{epoch:04d}.weights.h5"
 
     def read_state(self) -> dict:
-        """Returns state.json, or a fresh state when the run has not finished an epoch yet."""
+        """Returns state.json, or a fresh state when the run has not started training yet."""
         if not self.state.exists():
             return {"epoch": 0, "train_seconds": 0.0, "finished": False}
-        return read_json(self.state, "run state")
+        state = read_json(self.state, "run state")
+        if not isinstance(state, dict) or not isinstance(state.get("epoch"), int) or \
+                not isinstance(state.get("train_seconds"), (int, float)):
+            raise UserError(f"run state {self.state} is corrupt (no epoch / train_seconds); train into a new --run-dir")
+        return state
 
     def write_state(self, state: dict) -> None:
         write_json(self.state, state)
@@ -75,9 +86,13 @@ class RunFolder:
         if not self.history.exists():
             return []
         rows = []
-        with open(self.history, newline="", encoding="utf-8") as fh:
-            for row in csv.DictReader(fh):
-                rows.append({k: (int(v) if k == "epoch" else float(v)) for k, v in row.items() if v != ""})
+        try:
+            with open(self.history, newline="", encoding="utf-8") as fh:
+                for row in csv.DictReader(fh):
+                    rows.append({k: (int(v) if k == "epoch" else float(v)) for k, v in row.items() if v != ""})
+        except (ValueError, TypeError, UnicodeDecodeError, csv.Error) as err:
+            raise UserError(f"history {self.history} is corrupt ({str(err)[:120]}); restore it or delete it (the "
+                            "run then resumes with the history of the epochs still to come only)") from None
         return rows
 
     def write_history(self, rows: list[dict]) -> None:
@@ -87,6 +102,38 @@ class RunFolder:
         writer.writeheader()
         writer.writerows(rows)
         atomic_write(self.history, out.getvalue())
+
+
+class RunLock:
+    """An exclusive lock on a run folder for one training process: `flock` on `<run>/.lock`.
+
+    The kernel releases it when the process ends, however it ends (`kill -9` included), so it never stays stuck.
+    The file names the holder (pid, host, command), for the message a second process gets.
+
+    Args:
+        run: the run folder (it must exist).
+    """
+
+    def __init__(self, run: RunFolder):
+        self.path = run.path / ".lock"
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(self.fd, 4096, 0).decode("utf-8", "replace").strip() or "another process"
+            os.close(self.fd)
+            raise UserError(f"{run.path} is in use by another training process ({holder}); wait for it to end, or "
+                            "train into another --run-dir") from None
+        command = " ".join(["python -m tfseq.train", *sys.argv[1:]])[:300]
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, f"pid {os.getpid()} on {socket.gethostname()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}"
+                           f": {command}\n".encode("utf-8", "replace"), 0)
+
+    def release(self) -> None:
+        """Lets another process train the run."""
+        if self.fd is not None:
+            os.close(self.fd)  # closing the only descriptor releases the flock
+            self.fd = None
 
 
 def same_config(a: RunConfig, b: RunConfig) -> list[str]:
@@ -99,20 +146,22 @@ def same_config(a: RunConfig, b: RunConfig) -> list[str]:
 
 
 def choose_run_dir(cfg: RunConfig, run_dir: str | None) -> tuple[RunFolder, bool]:
-    """Picks the folder a training command writes to, and whether it resumes a run there.
+    """Picks the folder a training command writes to, and whether it resumes a run there. Writes nothing.
 
     With `run_dir` given: a new or empty folder starts a run; an unfinished run with the same config resumes;
-    a finished run or a different config is refused. Without it: the newest `models/<pipeline>-<time>` folder is
-    resumed when it is unfinished and has the same config (so re-running an interrupted command resumes it);
-    otherwise a new timestamped folder is made.
+    a finished run or a different config is refused. Without it: the newest unfinished run with the same config
+    among all `models/<pipeline>-*` folders is resumed (so re-running an interrupted command resumes it, whatever
+    ran in between); otherwise a new timestamped folder is chosen.
 
     Returns:
         (run folder, resume?).
     """
     if run_dir:
         run = RunFolder(Path(run_dir))
+        if run.path.exists() and not run.path.is_dir():
+            raise UserError(f"--run-dir {run.path} is a file, not a folder; choose a folder path")
         if not run.config.exists():
-            if run.path.exists() and any(run.path.iterdir()):
+            if run.path.exists() and any(p.name != ".lock" for p in run.path.iterdir()):
                 raise UserError(f"--run-dir {run.path} is not empty and holds no tfseq run; choose another folder")
             return run, False
         old = run.read_config()
@@ -126,15 +175,15 @@ def choose_run_dir(cfg: RunConfig, run_dir: str | None) -> tuple[RunFolder, bool
             raise UserError(f"{run.path} holds a finished run; choose a new --run-dir to train again")
         return run, True
     prefix = cfg.pipeline or cfg.task
-    previous = sorted(p for p in MODELS_DIR.glob(f"{prefix}-*") if (p / "config.toml").exists())
-    if previous:
-        run = RunFolder(previous[-1])
+    if MODELS_DIR.exists() and not MODELS_DIR.is_dir():
+        raise UserError(f"{MODELS_DIR} is a file; run from a folder whose models/ is a folder, or pass --run-dir")
+    for path in sorted((p for p in MODELS_DIR.glob(f"{prefix}-*") if (p / "config.toml").exists()), reverse=True):
+        run = RunFolder(path)
         try:
-            resumable = not run.read_state().get("finished") and not same_config(run.read_config(), cfg)
+            if not run.read_state().get("finished") and not same_config(run.read_config(), cfg):
+                return run, True
         except UserError:
-            resumable = False
-        if resumable:
-            return run, True
+            continue  # a damaged folder is not this command's run
     stamp = time.strftime("%Y%m%d-%H%M%S")
     path = MODELS_DIR / f"{prefix}-{stamp}"
     suffix = 1

@@ -5,6 +5,7 @@ with plain `tf.saved_model.load` in any process that has TensorFlow.
 """
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -17,7 +18,7 @@ from tfseq.config import SentimentData
 from tfseq.data.imdb import vocab_table
 from tfseq.data.text import WordVocab, tokenize
 from tfseq.errors import UserError
-from tfseq.files import write_json
+from tfseq.files import fsync_dir, write_json
 
 STRINGS = tf.TensorSpec([None], tf.string, name="text")
 
@@ -36,51 +37,75 @@ class ReviewEncoder:
         self.oov = vocab.oov_id
         self.table = vocab_table(vocab)
 
-    def __call__(self, texts: tf.Tensor) -> tf.Tensor:
-        """tf.string [n] -> int32 [n, time], right-padded with 0; an empty review becomes one OOV id."""
+    def ragged(self, texts: tf.Tensor) -> tuple[tf.RaggedTensor, tf.Tensor]:
+        """tf.string [n] -> (int32 ids [n, (time)], each row non-empty: an empty review becomes one OOV id;
+        int32 [n] how many of each review's kept tokens are in the vocabulary)."""
         ids = tf.ragged.map_flat_values(self.table.lookup, tokenize(texts, self.tokenizer))
         if self.max_length:
             ids = ids[:, -self.max_length:] if self.truncate == "last" else ids[:, : self.max_length]
+        known = tf.reduce_sum(tf.cast(tf.not_equal(ids, self.oov), tf.int32), axis=1)
         empty = tf.cast(tf.equal(ids.row_lengths(), 0), tf.int64)
         fill = tf.RaggedTensor.from_row_lengths(tf.fill([tf.reduce_sum(empty)], tf.constant(self.oov, tf.int64)),
                                                 empty)
-        return tf.cast(tf.concat([ids, fill], axis=1).to_tensor(0), tf.int32)
+        return tf.cast(tf.concat([ids, fill], axis=1), tf.int32), known
 
 
-def classifier_function(model: keras.Model, encoder: ReviewEncoder):
-    """The `serve` endpoint: raw reviews (tf.string [n]) -> {"probability": float32 [n]} of a positive review."""
+def classifier_function(model: keras.Model, encoder: ReviewEncoder, reads_padding: bool):
+    """The `serve` endpoint: raw reviews (tf.string [n]) -> {"probability": float32 [n] of a positive review,
+    "known_tokens": int32 [n] tokens of the review found in the vocabulary}.
+
+    Args:
+        model: the classifier.
+        encoder: the run's ReviewEncoder.
+        reads_padding: the model has no mask (model.mask_zero = false), so padding would change its answer: each
+            review is then scored alone, and its probability does not depend on the other reviews of the call.
+    """
 
     def serve(text):
-        return {"probability": tf.reshape(model(encoder(text), training=False), [-1])}
+        ids, known = encoder.ragged(text)
+        if reads_padding:
+            probability = tf.map_fn(lambda row: model(row[None], training=False)[0, 0], ids,
+                                    fn_output_signature=tf.float32)
+        else:
+            padded = ids.to_tensor(0)
+            padded = tf.pad(padded, [[0, 0], [0, tf.maximum(0, 1 - tf.shape(padded)[1])]])
+            probability = tf.reshape(model(padded, training=False), [-1])
+        return {"probability": probability, "known_tokens": known}
 
     return serve
 
 
-def export_run(run_dir: str | Path, out: str | Path | None = None) -> Path:
+# What an export writes into its folder: Keras' SavedModel files and tfseq.json.
+EXPORT_ENTRIES = frozenset({"saved_model.pb", "fingerprint.pb", "variables", "assets", "tfseq.json"})
+
+
+def export_run(run_dir: str | Path, out: str | Path | None = None, force: bool = False) -> Path:
     """Writes a run's model as a SavedModel that takes raw strings.
 
-    A sentiment run gives a `serve(text: string[n]) -> {"probability": float32[n]}` signature (also the default
-    signature); a char-LM run gives `generate` (see tfseq.generation).
+    A sentiment run gives a `serve(text: string[n]) -> {"probability": float32[n], "known_tokens": int32[n]}`
+    signature (also the default signature); a char-LM run gives `generate` (see tfseq.generation).
 
     Args:
         run_dir: the run folder.
-        out: the SavedModel folder; default `<run_dir>/savedmodel`.
+        out: the SavedModel folder; default `<run_dir>/savedmodel`. An existing folder is replaced only when it holds
+            nothing but an earlier export of this same run, or with `force`.
+        force: replace whatever `out` holds.
 
     Returns:
         The SavedModel folder.
     """
     from tfseq.runs import load_trained
 
-    cfg, vocab, model = load_trained(run_dir)
     out = Path(out) if out else Path(run_dir) / "savedmodel"
-    if out.exists() and any(out.iterdir()) and not (out / "saved_model.pb").exists():
-        raise UserError(f"--out {out} is a non-empty folder that is not a SavedModel; choose another folder")
+    check_export_folder(out, Path(run_dir), force)
+    cfg, vocab, model = load_trained(run_dir)
     archive = keras.export.ExportArchive()
     archive.track(model)
     if cfg.task == "sentiment":
         encoder = ReviewEncoder(vocab, cfg.data)
         archive.track(encoder.table)
-        archive.add_endpoint("serve", classifier_function(model, encoder), input_signature=[STRINGS])
+        archive.add_endpoint("serve", classifier_function(model, encoder, reads_padding=not cfg.model.mask_zero),
+                             input_signature=[STRINGS])
     else:
         from tfseq.generation import CharGenerator, add_generate_endpoint
 
@@ -92,24 +117,57 @@ def export_run(run_dir: str | Path, out: str | Path | None = None) -> Path:
         archive.write_out(str(staging), verbose=False)
         write_json(staging / "tfseq.json", {"task": cfg.task, "run": str(Path(run_dir).resolve())})
         if out.exists():
-            old = out.with_name(f".{out.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            out.rename(old)
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
+            out.rename(old / out.name)
             staging.rename(out)
+            fsync_dir(out.parent)
             shutil.rmtree(old)
         else:
             staging.rename(out)
+            fsync_dir(out.parent)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return out
+
+
+def check_export_folder(out: Path, run_dir: Path, force: bool) -> None:
+    """Refuses an export folder that holds anything but an earlier export of the same run (unless `force`).
+
+    Raises:
+        UserError naming what the folder holds, and the way out.
+    """
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise UserError(f"--out {out} is a file, not a folder; give a folder path for the SavedModel")
+    entries = sorted(entry.name for entry in out.iterdir())
+    if not entries or force:
+        return
+    exported_from = None
+    if set(entries) <= EXPORT_ENTRIES and "tfseq.json" in entries:
+        try:
+            exported_from = json.loads((out / "tfseq.json").read_text(encoding="utf-8")).get("run")
+        except (ValueError, UnicodeDecodeError, AttributeError):
+            exported_from = None
+    if exported_from == str(run_dir.resolve()):
+        return  # an earlier export of this run: replacing it loses nothing
+    if exported_from:
+        held = f"a SavedModel exported from another run ({exported_from})"
+    else:
+        shown = ", ".join(entries[:5]) + (f" and {len(entries) - 5} more" if len(entries) > 5 else "")
+        held = f"{len(entries)} entries that tfseq did not write for this run ({shown})"
+    raise UserError(f"--out {out} already holds {held}; choose another folder, or pass --force to replace "
+                    "everything in it")
 
 
 def is_savedmodel(path: str | Path) -> bool:
     return (Path(path) / "saved_model.pb").is_file()
 
 
-def classify(source: str | Path, texts: list[str], batch_size: int = 256) -> np.ndarray:
+def classify(source: str | Path, texts: list[str], batch_size: int = 256) -> tuple[np.ndarray, np.ndarray | None]:
     """Probability that each review is positive, from a sentiment run folder or its exported SavedModel.
+
+    A review's probability does not depend on the other reviews of the call.
 
     Args:
         source: a run folder or a SavedModel folder.
@@ -117,7 +175,8 @@ def classify(source: str | Path, texts: list[str], batch_size: int = 256) -> np.
         batch_size: reviews per model call.
 
     Returns:
-        float32 [len(texts)].
+        (float32 [len(texts)] probabilities, int32 [len(texts)] tokens of each review found in the vocabulary;
+        None for a SavedModel exported before tfseq reported them).
     """
     if is_savedmodel(source):
         loaded = tf.saved_model.load(str(source))
@@ -128,7 +187,10 @@ def classify(source: str | Path, texts: list[str], batch_size: int = 256) -> np.
         from tfseq.runs import load_trained
 
         cfg, vocab, model = load_trained(source, task="sentiment")
-        serve = tf.function(classifier_function(model, ReviewEncoder(vocab, cfg.data)), input_signature=[STRINGS])
-    out = [serve(tf.constant(texts[i:i + batch_size]))["probability"].numpy()
-           for i in range(0, len(texts), batch_size)]
-    return np.concatenate(out) if out else np.zeros(0, np.float32)
+        serve = tf.function(classifier_function(model, ReviewEncoder(vocab, cfg.data), not cfg.model.mask_zero),
+                            input_signature=[STRINGS])
+    outputs = [serve(tf.constant(texts[i:i + batch_size])) for i in range(0, len(texts), batch_size)]
+    probs = np.concatenate([o["probability"].numpy() for o in outputs]) if outputs else np.zeros(0, np.float32)
+    if outputs and "known_tokens" not in outputs[0]:
+        return probs, None
+    return probs, np.concatenate([o["known_tokens"].numpy() for o in outputs]) if outputs else np.zeros(0, np.int32)

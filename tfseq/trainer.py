@@ -1,21 +1,26 @@
 """The trainer: fits a task's model with Keras `fit`, checkpoints every epoch, resumes, and writes the run folder."""
 from __future__ import annotations
 
+import hashlib
 import math
+import os
+import shutil
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from tfseq.config import RunConfig, TrainConfig
-from tfseq.data.text import save_vocab
-from tfseq.distribute import build_before_fit, is_chief, make_strategy, shard_by_data
+from tfseq.data.text import load_vocab, save_vocab
+from tfseq.distribute import build_before_fit, is_chief, make_strategy, shard_by_data, worker_index, worker_sum
 from tfseq.errors import UserError
 from tfseq.files import atomic_save, write_json
-from tfseq.modeling import build_model, cudnn_warnings
-from tfseq.runs import RunFolder, choose_run_dir
+from tfseq.modeling import build_model, cudnn_warnings, parameter_count
+from tfseq.runs import RunFolder, RunLock, choose_run_dir
 
 
 def make_task(cfg: RunConfig):
@@ -50,35 +55,48 @@ def make_optimizer(t: TrainConfig, total_steps: int) -> keras.optimizers.Optimiz
     return keras.optimizers.Adam(rate, global_clipnorm=t.clipnorm or None)
 
 
+def seed_dropout(model: keras.Model, seed: int, epoch: int) -> None:
+    """Sets every random generator of the model (dropout masks) to a state drawn from (seed, generator, epoch).
+
+    A Keras SeedGenerator is a [key, counter] pair whose counter goes up by one per draw; each epoch gets its own
+    key (the counter starts at 0), so no epoch repeats another's masks, and a resumed epoch draws the same masks
+    as the uninterrupted one.
+    """
+    generators = [v for v in model.variables if "seed_generator_state" in v.path]
+    for i, var in enumerate(generators):
+        key = int(np.random.SeedSequence([seed, i, epoch]).generate_state(1)[0] >> 1)  # 31 bits: any seed dtype
+        var.assign(np.array([key, 0], dtype=var.dtype))
+
+
 class RunCheckpoint(keras.callbacks.Callback):
     """Keeps the run folder current at the end of every epoch, in an order that survives `kill -9`.
 
     Writes the checkpoint (weights + optimizer) under a new name, then history.csv, then state.json (which names
-    the checkpoint), then deletes the previous checkpoint; every file goes through a temporary name. It also stops
-    training on a NaN loss (keeping the last good checkpoint), on early stopping, and on the time budget, and seeds
-    every dropout random generator from (seed, epoch) so that a resumed epoch draws the same masks.
+    the checkpoint and records a decision to stop), then deletes the previous checkpoint; every file goes through a
+    temporary name. It also stops training on a NaN loss (keeping the last good checkpoint), on early stopping, and
+    on the time budget, and seeds the dropout generators from (seed, epoch).
 
     Args:
         run: the run folder.
         cfg: the run's config.
         state: state.json as read at the start (epoch 0 for a new run).
         history: history rows of the finished epochs.
+        from_chief: gives every worker the chief's values (identity on one worker): the time budget is decided on
+            the chief's clock, so that every worker stops after the same epoch.
     """
 
-    def __init__(self, run: RunFolder, cfg: RunConfig, state: dict, history: list[dict]):
+    def __init__(self, run: RunFolder, cfg: RunConfig, state: dict, history: list[dict], from_chief=None):
         super().__init__()
         self.run, self.cfg, self.state, self.history = run, cfg, dict(state), list(history)
+        self.from_chief = from_chief or (lambda values: np.asarray(values, np.float64))
         self.failure = ""
-        self.stop_reason = ""
         self._started = 0.0
 
     def on_train_begin(self, logs=None):
         self._started = time.perf_counter() - self.state["train_seconds"]
 
     def on_epoch_begin(self, epoch, logs=None):
-        generators = [v for v in self.model.variables if "seed_generator_state" in v.path]
-        for i, var in enumerate(generators):
-            var.assign(np.array([self.cfg.train.seed * 1000 + i, epoch], dtype=var.dtype))
+        seed_dropout(self.model, self.cfg.train.seed, epoch)
 
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
@@ -86,7 +104,8 @@ class RunCheckpoint(keras.callbacks.Callback):
             self.failure = (
                 f"the training loss became {float(loss)} in epoch {self.state['epoch'] + 1}, batch {batch + 1}; "
                 f"kept the last good checkpoint (epoch {self.state['epoch']}) in {self.run.path}; "
-                "lower train.learning_rate or set train.clipnorm (e.g. 1.0) and run again"
+                "lower train.learning_rate or set train.clipnorm (e.g. 1.0) and train again (a changed config "
+                "starts a new run: without --run-dir, or with a new one)"
             )
             self.model.stop_training = True
 
@@ -94,7 +113,7 @@ class RunCheckpoint(keras.callbacks.Callback):
         if self.failure:
             return
         t = self.cfg.train
-        seconds = time.perf_counter() - self._started
+        seconds = float(self.from_chief([time.perf_counter() - self._started])[0])
         row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()},
                "lr": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
                "minutes": seconds / 60}
@@ -108,29 +127,34 @@ class RunCheckpoint(keras.callbacks.Callback):
         best = self.state.get("best_value")
         if t.early_stopping and (best is None or value < best):
             self.state.update(best_value=value, best_epoch=epoch + 1)
-            atomic_save(self.run.path / "best.weights.h5", self.model.save_weights, suffix=".weights.h5")
+            atomic_save(self.run.best, self.model.save_weights, suffix=".weights.h5")
+        stop = ""
+        if t.early_stopping and epoch + 1 - self.state["best_epoch"] >= t.early_stopping:
+            stop = (f"early stopping: no better {t.monitor} for {t.early_stopping} epochs "
+                    f"(best: epoch {self.state['best_epoch']})")
+        elif t.max_minutes and seconds + last_epoch > t.max_minutes * 60:
+            stop = (f"time budget: {seconds / 60:.1f} of {t.max_minutes:g} minutes used, another epoch takes "
+                    f"{last_epoch / 60:.1f}")
         self.history = [r for r in self.history if r["epoch"] <= epoch] + [row]
         self.run.write_history(self.history)
-        self.state.update(epoch=epoch + 1, train_seconds=seconds, checkpoint=checkpoint.name)
+        # The decision to stop is written with the epoch it follows: a resumed run then ends where this one would.
+        self.state.update(epoch=epoch + 1, train_seconds=seconds, checkpoint=checkpoint.name, stop_reason=stop)
         self.run.write_state(self.state)
         if previous and previous != checkpoint.name:
             (self.run.checkpoints / previous).unlink(missing_ok=True)
-        if t.early_stopping and epoch + 1 - self.state["best_epoch"] >= t.early_stopping:
-            self.stop_reason = (f"early stopping: no better {t.monitor} for {t.early_stopping} epochs "
-                                f"(best: epoch {self.state['best_epoch']})")
-        elif t.max_minutes and seconds + last_epoch > t.max_minutes * 60:
-            self.stop_reason = (f"time budget: {seconds / 60:.1f} of {t.max_minutes:g} minutes used, "
-                                f"another epoch takes {last_epoch / 60:.1f}")
-        self.model.stop_training = bool(self.stop_reason)
+        self.model.stop_training = bool(stop)
 
     def on_train_end(self, logs=None):
         # Printed here, after Keras has printed the last epoch's line.
-        if self.stop_reason:
-            print(self.stop_reason + "; stopped", flush=True)
+        if self.state.get("stop_reason") and not self.failure:
+            print(self.state["stop_reason"] + "; stopped", flush=True)
 
 
 def train(cfg: RunConfig, run_dir: str | None = None) -> RunFolder:
     """Trains (or resumes) a run and writes its folder.
+
+    Everything that can be refused (data, model size, a run folder in use, changed data, a damaged checkpoint) is
+    checked before the run's files are written; a folder this call made for a run it then refuses is removed.
 
     Args:
         cfg: the resolved, checked config.
@@ -141,19 +165,117 @@ def train(cfg: RunConfig, run_dir: str | None = None) -> RunFolder:
     """
     # A multi-worker strategy must exist before TensorFlow runs its first op in this process.
     strategy = make_strategy(cfg.train.strategy)
-    if is_chief(strategy):
-        run, resume = choose_run_dir(cfg, run_dir)
-    else:  # other workers keep their (identical) copy of the run out of the chief's folder
-        run, resume = RunFolder(tempfile.mkdtemp(prefix="tfseq-worker-")), False
-    task = make_task(cfg)
-    state = run.read_state() if resume else {"epoch": 0, "train_seconds": 0.0, "finished": False}
-    history = [r for r in run.read_history() if r["epoch"] <= state["epoch"]] if resume else []
-    print(("resuming " if resume else "training into ") + f"{run.path} (epoch {state['epoch']} of "
-          f"{cfg.train.epochs} done)" + "\n" + task.describe(), flush=True)
-    run.path.mkdir(parents=True, exist_ok=True)
-    run.write_config(cfg)
-    save_vocab(task.vocab, run.vocab)
+    chief = is_chief(strategy)
+    total = worker_sum(strategy)
+    lock, made = None, None
+    try:
+        error = None
+        try:
+            run, resume, lock, made = _claim_run(cfg, run_dir, strategy, chief)
+            task = make_task(cfg)
+            state = _start_state(run, resume, task)
+            model = _compiled_model(cfg, task, strategy)
+            if state.get("checkpoint"):
+                _load_checkpoint(model, run, state, strategy)
+        except UserError as err:
+            error = err
+        # Every worker learns whether all of them could start, and the chief's state; the others then copy the
+        # chief's weights. (On one worker this is a no-op.)
+        shared = total([float(error is not None)] + [v * chief for v in ([0.0] * 5 if error else _state_vector(state))])
+        if error:
+            raise error
+        if shared[0]:
+            raise UserError("another worker could not start this run; see its message")
+        if not chief:
+            state = _state_from_vector(state, shared[1:])
+        if cfg.train.strategy == "multiworker" and state["epoch"]:
+            with strategy.scope():
+                model.optimizer.build(model.trainable_variables)
+            _copy_from_chief(model, total, chief)
+        if not resume:
+            run.write_config(cfg)
+            save_vocab(task.vocab, run.vocab)
+            run.write_state(state)
+        made = None  # the run is written: from here on, an interrupted run is resumed, not removed
+        return _fit_and_finish(cfg, run, task, model, state, resume, strategy, total)
+    finally:
+        if lock:
+            lock.release()
+        if made:
+            shutil.rmtree(made, ignore_errors=True)
+        if not chief and cfg.train.strategy == "multiworker":
+            shutil.rmtree(worker_folder(cfg, run_dir, strategy), ignore_errors=True)
 
+
+def worker_folder(cfg: RunConfig, run_dir: str | None, strategy) -> Path:
+    """Where a non-chief worker keeps its copy of the run while it trains (deleted at the end; the same path for
+    the same command, so a folder left by a killed worker is cleared by the next run)."""
+    name = hashlib.sha1(str(Path(run_dir or cfg.pipeline or cfg.task).resolve()).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"tfseq-worker-{name}-{worker_index(strategy)}"
+
+
+def _claim_run(cfg: RunConfig, run_dir: str | None, strategy, chief: bool):
+    """Picks the run folder and locks it before any data is read, so a second process is refused at once.
+
+    Returns:
+        (run folder, resume?, lock or None, the folder this call created or None). Other workers than the chief
+        get a fresh private folder and no lock.
+    """
+    if not chief:
+        folder = worker_folder(cfg, run_dir, strategy)
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        return RunFolder(folder), False, None, None
+    run, resume = choose_run_dir(cfg, run_dir)
+    made = None if run.path.exists() else run.path
+    try:
+        run.path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserError(f"cannot create run folder {run.path}: {err.strerror}") from None
+    try:
+        lock = RunLock(run)
+    except UserError:
+        if made:
+            shutil.rmtree(made, ignore_errors=True)
+        raise
+    if not resume and run.config.exists():  # another process started a run there since the folder was chosen
+        lock.release()
+        raise UserError(f"{run.path} now holds a run started by another process; run the command again to resume "
+                        "it, or choose another --run-dir")
+    return run, resume, lock, made
+
+
+def _start_state(run: RunFolder, resume: bool, task) -> dict:
+    """The state training starts from: a new run's, or the resumed run's after checking it was made from the same
+    data (its fingerprint; for runs from before fingerprints, its vocabulary)."""
+    fingerprint = task.fingerprint()
+    if not resume:
+        return {"epoch": 0, "train_seconds": 0.0, "finished": False, "data_fingerprint": fingerprint}
+    state = run.read_state()
+    stored = state.get("data_fingerprint")
+    changed = stored != fingerprint if stored else load_vocab(run.vocab) != task.vocab
+    if changed:
+        raise UserError(f"{run.path} was trained on other data: {task.data_name()} has changed since the run "
+                        "started; restore the data the run was trained on to resume it, or train into a new "
+                        "--run-dir")
+    if state.get("failure"):
+        raise UserError(state["failure"])
+    if state["epoch"] and not state.get("checkpoint"):
+        raise UserError(f"run state {run.state} names no checkpoint for epoch {state['epoch']}; the run cannot "
+                        "resume: train into a new --run-dir")
+    return {**state, "data_fingerprint": fingerprint}
+
+
+def _compiled_model(cfg: RunConfig, task, strategy) -> keras.Model:
+    """Builds and compiles the model inside the strategy's scope, refusing one that cannot fit in memory."""
+    params = parameter_count(cfg.model, task.vocab.size)
+    # Weights, gradients and Adam's two moments, in float32; activations come on top.
+    needed = params * 4 * 4
+    available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if needed > available:
+        raise UserError(f"the model has {params:,} parameters: about {needed / 2**30:.1f} GiB to train (weights, "
+                        f"gradients, optimizer state), more than this machine's {available / 2**30:.1f} GiB; lower "
+                        "model.embedding_dim, model.units, model.layers, model.bigram_buckets or data.max_tokens")
     keras.utils.set_random_seed(cfg.train.seed)
     policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy("mixed_float16" if cfg.train.mixed_precision else "float32")
@@ -162,16 +284,68 @@ def train(cfg: RunConfig, run_dir: str | None = None) -> RunFolder:
             model = build_model(cfg.model, task.vocab.size)
             model.compile(optimizer=make_optimizer(cfg.train, cfg.train.epochs * task.steps_per_epoch),
                           loss=task.loss(), metrics=task.metrics(), jit_compile=cfg.train.jit_compile)
+    except (MemoryError, tf.errors.ResourceExhaustedError) as err:
+        raise UserError(f"out of memory building the model ({type(err).__name__}); lower model.embedding_dim, "
+                        "model.units, model.layers or model.bigram_buckets") from None
     finally:
         keras.mixed_precision.set_global_policy(policy)
+    return model
+
+
+def _load_checkpoint(model: keras.Model, run: RunFolder, state: dict, strategy) -> None:
+    """Loads the last finished epoch's weights and optimizer state (inside the scope: the optimizer's variables
+    must be made by the strategy that trains them)."""
+    path = run.checkpoints / state["checkpoint"]
+    with strategy.scope():
+        model.optimizer.build(model.trainable_variables)
+        try:
+            model.load_weights(path)
+        except Exception as err:  # h5py and Keras raise many types for a missing, truncated or mismatched file
+            reason = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
+            raise UserError(f"cannot resume {run.path}: checkpoint {path.name} is missing or damaged ({reason}); "
+                            "train into a new --run-dir") from None
+
+
+def _state_vector(state: dict) -> list[float]:
+    """The part of the chief's state every worker must share, as numbers."""
+    best = state.get("best_value")
+    return [float(state["epoch"]), float(state["train_seconds"]), math.nan if best is None else float(best),
+            float(state.get("best_epoch", 0)), float(bool(state.get("stop_reason")))]
+
+
+def _state_from_vector(state: dict, values) -> dict:
+    epoch, seconds, best, best_epoch, stopped = (float(v) for v in values)
+    state = {**state, "epoch": int(epoch), "train_seconds": seconds, "stop_reason": "stopped by the chief" * bool(stopped)}
+    if not math.isnan(best):
+        state.update(best_value=best, best_epoch=int(best_epoch))
+    return state
+
+
+def _copy_from_chief(model: keras.Model, total, chief: bool) -> None:
+    """Gives every worker the chief's weights and optimizer state (the chief read them from its checkpoint)."""
+    variables = list(model.variables) + list(model.optimizer.variables)
+    values = [np.asarray(keras.ops.convert_to_numpy(v.value), np.float64).ravel() for v in variables]
+    flat = total(np.concatenate(values) * float(chief))
+    offset = 0
+    for var, value in zip(variables, values):
+        var.assign(flat[offset:offset + value.size].reshape(var.shape).astype(var.dtype))
+        offset += value.size
+
+
+def _fit_and_finish(cfg: RunConfig, run: RunFolder, task, model: keras.Model, state: dict, resume: bool, strategy,
+                    total) -> RunFolder:
+    history = [r for r in run.read_history() if r["epoch"] <= state["epoch"]] if resume else []
+    print(("resuming " if resume else "training into ") + f"{run.path} (epoch {state['epoch']} of "
+          f"{cfg.train.epochs} done)" + "\n" + task.describe(), flush=True)
     for warning in cudnn_warnings(model):
         print(f"warning: {warning}", file=sys.stderr, flush=True)
-    if state.get("checkpoint"):
-        model.optimizer.build(model.trainable_variables)
-        model.load_weights(run.checkpoints / state["checkpoint"])
-    checkpoint = RunCheckpoint(run, cfg, state, history)
+    chief = is_chief(strategy)
+    from_chief = lambda values: total(np.asarray(values, np.float64) * float(chief))
+    checkpoint = RunCheckpoint(run, cfg, state, history, from_chief)
     callbacks = [checkpoint, keras.callbacks.TensorBoard(str(run.logs), write_graph=False, profile_batch=0)]
-    if state["epoch"] < cfg.train.epochs:
+    if state.get("stop_reason"):
+        print(f"training had already stopped ({state['stop_reason']})", flush=True)
+    elif state["epoch"] < cfg.train.epochs:
         train_data, val_data = task.train_data(state["epoch"]), task.val_data()
         if cfg.train.strategy == "multiworker":
             # Every worker builds the same batches; each takes its share of every global batch.
@@ -180,21 +354,33 @@ def train(cfg: RunConfig, run_dir: str | None = None) -> RunFolder:
         model.fit(train_data, epochs=cfg.train.epochs, initial_epoch=state["epoch"],
                   steps_per_epoch=task.steps_per_epoch, validation_data=val_data, callbacks=callbacks,
                   shuffle=False, verbose=1 if sys.stdout.isatty() else 2)
-    if checkpoint.failure:
-        raise UserError(checkpoint.failure)
     state = checkpoint.state
+    if checkpoint.failure:
+        run.write_state({**state, "failure": checkpoint.failure})
+        raise UserError(checkpoint.failure)
     if cfg.train.early_stopping and state.get("best_epoch"):
-        model.load_weights(run.path / "best.weights.h5")
+        model.load_weights(run.best)
     atomic_save(run.weights, model.save_weights, suffix=".weights.h5")
-    metrics = {**task.final_metrics(model), "epochs": state["epoch"], "train_minutes": state["train_seconds"] / 60}
+    metrics = {**task.final_metrics(model), "epochs": state["epoch"], "train_minutes": state["train_seconds"] / 60,
+               "weights_sha256": weights_digest(model)}
     if state.get("best_epoch"):
         metrics["best_epoch"] = state["best_epoch"]
     write_json(run.metrics, metrics)
     plot_history(checkpoint.history, run)
     run.write_state({**state, "finished": True})
     print("held-out: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if isinstance(v, float)), flush=True)
+    print(f"weights sha256: {metrics['weights_sha256']}", flush=True)
     print(f"run folder: {run.path}", flush=True)
     return run
+
+
+def weights_digest(model: keras.Model) -> str:
+    """SHA-256 of the model's weights in order: equal digests mean bit-identical models (resumed vs uninterrupted,
+    one worker vs another)."""
+    digest = hashlib.sha256()
+    for weight in model.weights:
+        digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(weight.value)).tobytes())
+    return digest.hexdigest()
 
 
 def plot_history(rows: list[dict], run: RunFolder) -> None:

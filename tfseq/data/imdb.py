@@ -461,7 +461,8 @@ def train_dataset(data: Encoded, batch_size: int, seed: int, first_epoch: int, e
     return ds, -(-len(data.lengths) // batch_size)
 
 
-def eval_dataset(data: Encoded, batch_size: int, by_length: bool = True, pad_multiple: int = 1):
+def eval_dataset(data: Encoded, batch_size: int, by_length: bool = True, pad_multiple: int = 1,
+                 exact_lengths: bool = False):
     """Right-padded (ids, label) batches of a whole split, cached after the first pass.
 
     Args:
@@ -469,15 +470,31 @@ def eval_dataset(data: Encoded, batch_size: int, by_length: bool = True, pad_mul
         batch_size: reviews per batch.
         by_length: visit reviews shortest first (least padding); False keeps the split's order.
         pad_multiple: pad each batch's length up to a multiple of this.
+        exact_lengths: only reviews of one length share a batch, and nothing is padded (visits reviews shortest
+            first): for models that read padding (no mask), whose score of a review would otherwise depend on the
+            longest review beside it.
+
+    Returns:
+        (dataset, order): the batches, and the split's review indices in the order the batches visit them.
     """
     import tensorflow as tf
 
     n = len(data.lengths)
-    order = np.argsort(data.lengths, kind="stable") if by_length else np.arange(n)
+    order = np.argsort(data.lengths, kind="stable") if by_length or exact_lengths else np.arange(n)
+    batch_splits = np.arange(0, n, batch_size)
+    if exact_lengths:
+        pad_multiple = 1
+        sorted_lengths = data.lengths[order]
+        changes = np.flatnonzero(np.diff(sorted_lengths)) + 1
+        # Within each run of equal lengths, a new batch every batch_size reviews.
+        run_starts = np.concatenate([[0], changes])
+        run_ends = np.concatenate([changes, [n]])
+        batch_splits = np.concatenate([np.arange(a, b, batch_size) for a, b in zip(run_starts, run_ends)] or
+                                      [np.zeros(0, np.int64)])
+    batch_splits = np.append(batch_splits, n)
     # All batches as one [batch, (review), (token)] ragged tensor: slicing it costs tf.data microseconds per batch.
-    batch_splits = np.append(np.arange(0, n, batch_size), n)
     rows = tf.gather(tf.RaggedTensor.from_row_splits(data.ids, data.splits), order)
     ids = tf.RaggedTensor.from_row_splits(rows, batch_splits)
     labels = tf.RaggedTensor.from_row_splits(data.labels[order].astype(np.float32)[:, None], batch_splits)
     ds = tf.data.Dataset.from_tensor_slices((ids, labels))
-    return ds.map(lambda x, y: (_pad_to_multiple(x.to_tensor(), pad_multiple), y)).cache().prefetch(2)
+    return ds.map(lambda x, y: (_pad_to_multiple(x.to_tensor(), pad_multiple), y)).cache().prefetch(2), order
