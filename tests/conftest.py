@@ -37,24 +37,36 @@ def tiny_charlm_config(book: Path, **train):
     return load_config("charlm", "charlm_tiny", overrides)
 
 
+# Training reviews; the test reviews below are other sentences, made of the training reviews' sentiment words, so a
+# test accuracy measures generalising, not memorising. "zyzzyva" appears only in test reviews.
 POSITIVE = ["A wonderful, moving film.<br /><br />Great acting!", "I loved it: brilliant and beautiful", "Superb! 10/10",
             "Un film très émouvant, a great café scene", "Best movie ever 😀 great great", "It's wonderful, isn't it?"]
 NEGATIVE = ["An awful, boring mess.<br />Terrible.", "I hated it: dull and stupid", "Worst film_ever, 1/10",
             "Boring. Awful. Dull.", "A terrible waste 😡 of time", "It wasn't good; it's bad, bad"]
+TEST_POSITIVE = ["Beautiful and moving, a brilliant zyzzyva", "Great film, I loved the acting", "Wonderful! Superb scene",
+                 "brilliant, great, beautiful", "The best: moving and wonderful", "Loved it, a superb café"]
+TEST_NEGATIVE = ["Dull and awful, a stupid zyzzyva", "Terrible film, I hated the acting", "Boring! Awful scene",
+                 "stupid, dull, bad", "The worst: boring and terrible", "Hated it, a waste"]
+TEST_ONLY_WORD = "zyzzyva"
 
 
 def write_imdb_folder(root: Path, per_class: int = 12) -> Path:
-    """An aclImdb/ tree: train/test x pos/neg reviews (3 per movie), urls files, and unlabelled reviews."""
+    """An aclImdb/ tree: train/test x pos/neg reviews, urls files, and unlabelled reviews.
+
+    Every movie has 3 positive and 3 negative reviews (as real movies have both), so a carve that kept a movie's
+    positive and negative reviews apart would show; test movies are not training movies.
+    """
     base = root / "aclImdb"
     for split in ("train", "test"):
         urls = {"pos": [], "neg": []}
-        for label, texts in (("pos", POSITIVE), ("neg", NEGATIVE)):
+        sentences = {"train": (POSITIVE, NEGATIVE), "test": (TEST_POSITIVE, TEST_NEGATIVE)}[split]
+        for label, texts in zip(("pos", "neg"), sentences):
             folder = base / split / label
             folder.mkdir(parents=True)
             for i in range(per_class):
                 rating = 8 if label == "pos" else 2
                 (folder / f"{i}_{rating}.txt").write_text(f"{texts[i % len(texts)]} ({split} {i})", encoding="utf-8")
-                movie = 1000 * (split == "test") + 100 * (label == "neg") + i // 3
+                movie = 1000 * (split == "test") + i // 3
                 urls[label].append(f"http://www.imdb.com/title/tt{movie:07d}/usercomments")
         for label in ("pos", "neg"):
             (base / split / f"urls_{label}.txt").write_text("\n".join(urls[label]) + "\n")

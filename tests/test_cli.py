@@ -56,7 +56,7 @@ def test_user_errors_are_one_line_with_exit_code_2(args, message):
 @pytest.mark.parametrize("args, message", [
     (("--prompt", "Ω island"), "not in the model's vocabulary: 'Ω'"),
     (("--prompt", ""), "the prompt is empty"),
-    (("--length", "0"), "length = 0 must be greater than 0"),
+    (("--length", "0"), "length = 0 must be between 1 and 10,000,000"),
 ])
 def test_sample_refuses_bad_prompts_and_lengths(tiny_run, args, message):
     done = tfseq("tfseq.sample", str(tiny_run), *args)

@@ -103,6 +103,16 @@ def test_sampler_on_fixed_logits():
     assert draws(tf.one_hot([[3]], 5)[0] * 1e9) == {3}
 
 
+def test_temperature_comes_before_top_p():
+    # At T = 0.5 the probabilities become ~ .00 .87 .02 .12 .00: .87 alone reaches top_p = .8, while at T = 1
+    # (.64, .23, ...) it takes two entries.
+    assert draws(FIXED, temperature=0.5, top_p=0.8) == {1}
+    assert draws(FIXED, temperature=1.0, top_p=0.8) == {1, 3}
+    # At T = 2 (.43 .26 .16 .10 .06 sorted) the nucleus of .8 holds three entries; top-k alone ignores temperature.
+    assert draws(FIXED, temperature=2.0, top_p=0.8) == {1, 3, 2}
+    assert draws(FIXED, temperature=5.0, top_k=2) == {1, 3}
+
+
 def test_filter_logits_masks_exactly_what_it_should():
     out = filter_logits(FIXED, tf.constant(3), tf.constant(1.0)).numpy()[0]
     assert np.isneginf(out[[0, 4]]).all() and np.array_equal(out[[1, 2, 3]], [3.0, 1.0, 2.0])
@@ -113,9 +123,12 @@ def test_filter_logits_masks_exactly_what_it_should():
     (dict(top_k=-2), 5, "The", "top_k = -2 must be >= 0"),
     (dict(top_p=0.0), 5, "The", r"top_p = 0.0 must be in \(0, 1\]"),
     (dict(top_p=1.5), 5, "The", r"top_p = 1.5 must be in \(0, 1\]"),
-    (dict(), 0, "The", "length = 0 must be greater than 0"),
+    (dict(), 0, "The", "length = 0 must be between 1 and 10,000,000"),
     (dict(), 5, "", "the prompt is empty"),
     (dict(), 5, "The €", r"1 character\(s\) not in the model's vocabulary: '€'"),
+    (dict(), 10_000_001, "The", "length = 10000001 must be between 1 and 10,000,000"),
+    (dict(seed=2**63), 5, "The", "seed = 9223372036854775808 is out of range"),
+    (dict(top_k=2**31), 5, "The", "top_k = 2147483648 is too large"),
 ])
 def test_bad_sampling_input(kwargs, length, prompt, message):
     generator = CharGenerator(random_model("simplernn", 1))

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import IMDB_ARCHIVE, NEGATIVE, POSITIVE, write_imdb_folder
+from conftest import IMDB_ARCHIVE, NEGATIVE, POSITIVE, TEST_ONLY_WORD, write_imdb_folder
 from tfseq.config import SentimentData
 from tfseq.data import imdb
 from tfseq.data.text import tokenize
@@ -77,7 +77,7 @@ def test_archive_and_folder_give_the_same_reviews_without_unlabelled_ones(imdb_a
         assert a.texts == b.texts and a.movies == b.movies and np.array_equal(a.labels, b.labels)
         assert len(a) == 24 and a.labels.sum() == 12
         assert not any("UNLABELLED" in t for t in a.texts)
-    assert from_archive["train"].movies[:4] == ["tt0000100", "tt0000100", "tt0000100", "tt0000101"]
+    assert from_archive["train"].movies[:4] == ["tt0000000", "tt0000000", "tt0000000", "tt0000001"]
 
 
 def test_bad_archives_are_named(tmp_path, imdb_archive):
@@ -122,7 +122,9 @@ def test_official_split_carves_validation_by_movie(imdb_archive):
     splits, note = imdb.make_splits(imdb.read_source(cfg), cfg)
     assert not set(splits["train"].movies) & set(splits["val"].movies)
     assert len(splits["train"]) + len(splits["val"]) == 24 and len(splits["test"]) == 24
-    assert "validation: all reviews of 2 of 8 training movies" == note
+    assert "validation: all reviews of 1 of 4 training movies" == note
+    # Each fixture movie has positive and negative reviews: all of them go to validation together.
+    assert len(splits["val"]) == 6 and sorted(splits["val"].labels.tolist()) == [0, 0, 0, 1, 1, 1]
     again, _ = imdb.make_splits(imdb.read_source(cfg), cfg)
     assert again["val"].names == splits["val"].names
 
@@ -153,6 +155,17 @@ def test_vocabulary_and_ids_follow_the_textbook_encoder(imdb_archive):
     encoded = imdb.encode_chunks(chunks, vocab, train.labels)
     for i, text in enumerate(train.texts):
         assert encoded.ids[encoded.splits[i]:encoded.splits[i + 1]].tolist() == encoder.encode(text)
+
+
+def test_a_token_seen_only_in_test_stays_out_of_the_vocabulary(imdb_archive):
+    cfg = SentimentData(path=str(imdb_archive), tokenizer="lower", val_fraction=0.25)
+    splits, _ = imdb.make_splits(imdb.read_source(cfg), cfg)
+    assert any(TEST_ONLY_WORD in text for text in splits["test"].texts)
+    vocab, encoded = imdb.encode_splits(splits, cfg)
+    assert TEST_ONLY_WORD not in vocab.tokens and "great" in vocab.tokens
+    test = encoded["test"]
+    first = test.ids[test.splits[0]:test.splits[1]].tolist()  # "dull and awful a stupid zyzzyva test 0"
+    assert first[5] == vocab.oov_id and vocab.oov_id not in first[:5]
 
 
 def test_vocabulary_caps_and_oov():

@@ -78,20 +78,79 @@ def test_interrupted_run_resumes_to_the_same_weights(small_book, tmp_path, monke
     assert list((resumed.path / "checkpoints").iterdir()) == [resumed.checkpoint(3)]
 
 
-def test_default_run_dir_resumes_the_newest_unfinished_run_of_the_same_config(small_book, tmp_path, monkeypatch):
+def test_default_run_dir_resumes_the_unfinished_run_of_the_same_config_among_all(small_book, tmp_path, monkeypatch):
     monkeypatch.setattr(runs, "MODELS_DIR", tmp_path)
-    cfg = tiny_charlm_config(small_book)
-    first, resume = choose_run_dir(cfg, None)
+    seed1, seed2 = tiny_charlm_config(small_book), tiny_charlm_config(small_book, seed=2)
+    first, resume = choose_run_dir(seed1, None)
     assert not resume and first.path.parent == tmp_path and first.path.name.startswith("charlm_tiny-")
     first.path.mkdir()
-    first.write_config(cfg)
-    again, resume = choose_run_dir(cfg, None)
+    first.write_config(seed1)
+    again, resume = choose_run_dir(seed1, None)
     assert resume and again.path == first.path
-    other = tiny_charlm_config(small_book, seed=9)
-    fresh, resume = choose_run_dir(other, None)
-    assert not resume and fresh.path != first.path
+    # Seed 2 is interrupted after seed 1: its folder is the newest, yet seed 1's command still finds seed 1's run.
+    second = RunFolder(tmp_path / "charlm_tiny-29991231-235959")
+    second.path.mkdir()
+    second.write_config(seed2)
+    assert choose_run_dir(seed1, None) == (first, True) and choose_run_dir(seed2, None) == (second, True)
     first.write_state({"epoch": 2, "train_seconds": 1.0, "finished": True})
-    assert choose_run_dir(cfg, None)[0].path != first.path
+    fresh, resume = choose_run_dir(seed1, None)
+    assert not resume and fresh.path not in (first.path, second.path)
+
+
+def test_a_second_trainer_on_the_same_folder_is_refused_and_a_killed_one_leaves_no_lock(small_book, tmp_path):
+    import os
+    import signal
+    import subprocess
+
+    from conftest import PYTHON, ROOT
+    from tfseq.runs import RunLock
+
+    run = RunFolder(tmp_path / "run")
+    run.path.mkdir()
+    lock = RunLock(run)
+    done = subprocess.run([PYTHON, "-m", "tfseq.train", "charlm", "--config", "charlm_tiny", "--data", str(small_book),
+                           "--run-dir", str(run.path)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr
+    assert f"is in use by another training process (pid {os.getpid()} on " in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and not run.config.exists()
+    lock.release()
+    # A holder killed with SIGKILL cannot clean up: the kernel releases its lock.
+    holder = subprocess.Popen([PYTHON, "-c", "import sys, time\nfrom tfseq.runs import RunFolder, RunLock\n"
+                               f"RunLock(RunFolder({str(run.path)!r}))\nprint('locked', flush=True)\ntime.sleep(60)"],
+                              cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    with pytest.raises(UserError, match="in use by another training process"):
+        RunLock(run)
+    holder.send_signal(signal.SIGKILL)
+    holder.wait(timeout=30)
+    RunLock(run).release()
+
+
+def test_a_resume_against_changed_data_is_refused_and_damages_nothing(tmp_path, monkeypatch):
+    book = tmp_path / "book.txt"
+    book.write_text("the cat sat on the mat. " * 400)
+    cfg = tiny_charlm_config(book, epochs=2, steps_per_epoch=3)
+    original = trainer.RunCheckpoint.on_epoch_end
+
+    def crash_after_epoch_1(self, epoch, logs=None):
+        original(self, epoch, logs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer.RunCheckpoint, "on_epoch_end", crash_after_epoch_1)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train(cfg, str(tmp_path / "run"))
+    monkeypatch.setattr(trainer.RunCheckpoint, "on_epoch_end", original)
+    run = RunFolder(tmp_path / "run")
+    before = {p.name: p.read_bytes() for p in run.path.iterdir() if p.is_file()}
+    book.write_text("THE DOG RAN IN THE FOG! " * 400)  # same size, other characters: another vocabulary
+    with pytest.raises(UserError, match=r"run was trained on other data: .*book.txt has changed since the run started; "
+                                        r"restore the data"):
+        trainer.train(cfg, str(run.path))
+    assert {p.name: p.read_bytes() for p in run.path.iterdir() if p.is_file() and p.name != ".lock"} == \
+        {k: v for k, v in before.items() if k != ".lock"}
+    book.write_text("the cat sat on the mat. " * 400)
+    trainer.train(cfg, str(run.path))  # the original data resumes it
+    assert [r["epoch"] for r in run.read_history()] == [1, 2]
 
 
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(small_book, tmp_path, monkeypatch):
@@ -121,6 +180,15 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(
     state = run.read_state()
     assert state["epoch"] == 1 and not state["finished"] and run.checkpoint(1).is_file()
     assert [r["epoch"] for r in run.read_history()] == [1] and not run.weights.exists()
+    # The stop is part of the run: the same command gives the same answer and trains nothing.
+    monkeypatch.setattr(trainer, "_fit_and_finish", lambda *a, **k: pytest.fail("trained again"))
+    with pytest.raises(UserError, match=r"the training loss became nan in epoch 2, batch 1"):
+        trainer.train(cfg, str(tmp_path / "run"))
+
+
+def log_softmax(logits):
+    logits = logits.astype(np.float64) - logits.max(-1, keepdims=True)
+    return logits - np.log(np.exp(logits).sum(-1, keepdims=True))
 
 
 def test_stream_loss_equals_the_loss_of_one_pass_over_the_whole_text():
@@ -129,12 +197,60 @@ def test_stream_loss_equals_the_loss_of_one_pass_over_the_whole_text():
     keras.utils.set_random_seed(0)
     model = build_model(ModelConfig(cell="lstm", units=8, embedding_dim=4), 7)
     ids = np.random.default_rng(0).integers(0, 7, 300).astype(np.int32)
-    logits = model(ids[None, :-1]).numpy()[0].astype(np.float64)
-    logp = logits - np.log(np.exp(logits - logits.max(-1, keepdims=True)).sum(-1, keepdims=True)) - logits.max(-1, keepdims=True)
+    logp = log_softmax(model(ids[None, :-1]).numpy()[0])
     expected = -logp[np.arange(299), ids[1:]].mean()
-    loss, count = stream_loss(model, ids, streams=4, context=400)
+    loss, count = stream_loss(model, ids, streams=4, context=400)  # every stream sees the text from its start
     assert count == 299
     assert math.isclose(loss, expected, rel_tol=1e-5)
+
+
+def test_stream_loss_with_short_context_scores_each_stream_from_its_own_window():
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = build_model(ModelConfig(cell="gru", units=8, embedding_dim=4), 7)
+    rng = np.random.default_rng(1)
+    for w in model.weights:  # larger than the initialiser's: a state that remembers more than 10 steps
+        w.assign(rng.normal(0, 1.0, w.shape).astype("float32"))
+    ids = rng.integers(0, 7, 301).astype(np.int32)
+    streams, context = 4, 10  # pieces of 75 targets: each stream starts 10 characters before its first target
+    bounds = [1, 76, 151, 226, 301]
+    nll = []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        start = max(0, a - 1 - context)
+        # Each piece alone, unpadded: targets a..b-1 predicted from ids[start:b-1].
+        logp = log_softmax(model(ids[None, start:b - 1]).numpy()[0])
+        positions = np.arange(a, b)
+        nll.append(-logp[positions - 1 - start, ids[positions]])
+    expected = np.concatenate(nll).mean()
+    loss, count = stream_loss(model, ids, streams=streams, context=context)
+    assert count == 300
+    assert math.isclose(loss, expected, rel_tol=1e-5)
+    whole = -log_softmax(model(ids[None, :-1]).numpy()[0])[np.arange(300), ids[1:]].mean()
+    assert abs(loss - whole) > 1e-4  # the context limit is reached: streams start cold (float noise is ~1e-7)
+
+
+def test_dropout_masks_differ_from_epoch_to_epoch():
+    import keras
+
+    from tfseq.trainer import seed_dropout
+
+    inputs = keras.Input((64,))
+    model = keras.Model(inputs, keras.layers.Dropout(0.5)(inputs))
+    ones = np.ones((1, 64), np.float32)
+
+    def masks(epoch, steps=3):
+        seed_dropout(model, seed=1, epoch=epoch)
+        return [model(ones, training=True).numpy()[0] > 0 for _ in range(steps)]
+
+    epoch0, epoch1 = masks(0), masks(1)
+    # Epoch 1 must not replay epoch 0's masks shifted by a step (the old seeding's flaw), nor repeat them.
+    for a in epoch0:
+        for b in epoch1:
+            assert not np.array_equal(a, b)
+    again = masks(1)
+    for a, b in zip(epoch1, again):
+        np.testing.assert_array_equal(a, b)  # a resumed epoch draws the same masks
 
 
 def test_mixed_precision_trains_with_float32_logits_and_samples(small_book, tmp_path):
@@ -165,3 +281,33 @@ def test_time_budget_stops_before_an_epoch_that_would_cross_it(small_book, tmp_p
     assert [r["epoch"] for r in run.read_history()] == [1, 2, 3]
     assert json.loads(run.metrics.read_text())["train_minutes"] == 3.0
     assert "time budget: 3.0 of 3.5 minutes used, another epoch takes 1.0; stopped" in capsys.readouterr().out
+
+
+def test_a_kill_during_the_final_evaluation_resumes_to_the_same_end(small_book, tmp_path, monkeypatch):
+    import itertools
+    import types
+
+    from tfseq.charlm import CharLMTask
+
+    cfg = tiny_charlm_config(small_book, epochs=6, steps_per_epoch=2)
+    cfg.train.max_minutes = 3.5
+    clock = itertools.count(0, 60)
+    monkeypatch.setattr(trainer, "time", types.SimpleNamespace(perf_counter=lambda: next(clock)))
+    straight = json.loads(trainer.train(cfg, str(tmp_path / "straight")).metrics.read_text())
+
+    clock = itertools.count(0, 60)
+    evaluate = CharLMTask.final_metrics
+
+    def killed(self, model):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(CharLMTask, "final_metrics", killed)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train(cfg, str(tmp_path / "resumed"))
+    assert RunFolder(tmp_path / "resumed").read_state()["stop_reason"].startswith("time budget")
+    monkeypatch.setattr(CharLMTask, "final_metrics", evaluate)
+    # A slow machine after the restart: the recorded decision, not a new one, ends the run.
+    clock = itertools.count(0, 1)
+    resumed = trainer.train(cfg, str(tmp_path / "resumed"))
+    assert [r["epoch"] for r in resumed.read_history()] == [1, 2, 3]
+    assert json.loads(resumed.metrics.read_text())["weights_sha256"] == straight["weights_sha256"]
