@@ -3,9 +3,11 @@ import json
 import os
 import socket
 import subprocess
+import tempfile
 import textwrap
+import time
+from pathlib import Path
 
-import h5py
 import numpy as np
 
 from conftest import PYTHON, ROOT
@@ -60,17 +62,74 @@ def free_ports(n):
     return ports
 
 
-def test_two_workers_on_loopback_train_to_the_end_and_agree(small_book, tmp_path):
+TWO_LOGICAL_CPUS = textwrap.dedent("""
+    import os, sys
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    from tfseq.train import main
+    main(sys.argv[1:])
+""")
+
+
+def train_args(book, run_dir, strategy, epochs=4):
+    return ["charlm", "--config", "charlm_tiny", "--data", str(book), "--set", "data.start_marker=",
+            "--set", f"train.strategy={strategy}", "--epochs", str(epochs), "--set", "train.steps_per_epoch=6",
+            "--set", "model.dropout=0.2", "--run-dir", str(run_dir)]
+
+
+def state_epoch(run_dir):
+    try:
+        return json.loads((run_dir / "state.json").read_text())["epoch"]
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+def kill_after_first_epoch(procs, run_dir, deadline=240):
+    """Waits until the chief's run folder records a finished epoch, then kills every process with SIGKILL."""
+    start = time.monotonic()
+    while state_epoch(run_dir) < 1:
+        assert time.monotonic() - start < deadline and all(p.poll() is None for p in procs), \
+            [p.communicate()[1][-2000:] for p in procs if p.poll() is not None]
+        time.sleep(0.05)
+    for proc in procs:
+        proc.kill()
+        proc.wait(timeout=30)
+
+
+def digest(out):
+    return [line.split(": ", 1)[1] for line in out.splitlines() if line.startswith("weights sha256")][0]
+
+
+def test_mirrored_run_killed_with_sigkill_resumes_to_the_same_weights(small_book, tmp_path):
+    command = [PYTHON, "-c", TWO_LOGICAL_CPUS]
+    straight = subprocess.run(command + train_args(small_book, tmp_path / "straight", "mirrored"), cwd=ROOT,
+                              capture_output=True, text=True, timeout=300)
+    assert straight.returncode == 0, straight.stderr[-3000:]
+    run_dir = tmp_path / "killed"
+    proc = subprocess.Popen(command + train_args(small_book, run_dir, "mirrored"), cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    kill_after_first_epoch([proc], run_dir)
+    resumed = subprocess.run(command + train_args(small_book, run_dir, "mirrored"), cwd=ROOT, capture_output=True,
+                             text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"resuming {run_dir} (epoch " in resumed.stdout
+    assert digest(resumed.stdout) == digest(straight.stdout)
+
+
+def start_workers(book, run_dir, epochs=4):
     workers = [f"127.0.0.1:{p}" for p in free_ports(2)]
     procs = []
     for index in range(2):
         env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": {"worker": workers},
                                                      "task": {"type": "worker", "index": index}}))
-        procs.append(subprocess.Popen(
-            [PYTHON, "-m", "tfseq.train", "charlm", "--config", "charlm_tiny", "--data", str(small_book),
-             "--set", "data.start_marker=", "--set", "train.strategy=multiworker", "--epochs", "2",
-             "--set", "train.steps_per_epoch=4", "--run-dir", str(tmp_path / "run")],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        procs.append(subprocess.Popen([PYTHON, "-m", "tfseq.train", *train_args(book, run_dir, "multiworker", epochs)],
+                                      cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    return procs
+
+
+def finish(procs):
     outputs = []
     try:
         for proc in procs:
@@ -80,10 +139,22 @@ def test_two_workers_on_loopback_train_to_the_end_and_agree(small_book, tmp_path
     finally:
         for proc in procs:
             proc.kill()
-    folders = [line.split(": ", 1)[1] for out in outputs for line in out.splitlines() if line.startswith("run folder")]
-    assert folders[0] == str(tmp_path / "run") and folders[1] != folders[0]  # only the chief writes the run
-    with h5py.File(f"{folders[0]}/model.weights.h5") as a, h5py.File(f"{folders[1]}/model.weights.h5") as b:
-        names = []
-        a.visit(lambda n: names.append(n) if isinstance(a[n], h5py.Dataset) else None)
-        for name in names:
-            np.testing.assert_array_equal(a[name][()], b[name][()], err_msg=name)
+    return outputs
+
+
+def test_two_workers_agree_and_resume_together_after_sigkill(small_book, tmp_path):
+    straight = finish(start_workers(small_book, tmp_path / "straight"))
+    folders = [line.split(": ", 1)[1] for out in straight for line in out.splitlines() if line.startswith("run folder")]
+    assert folders[0] == str(tmp_path / "straight") and folders[1] != folders[0]  # only the chief writes the run
+    assert not os.path.exists(folders[1])  # the other worker's copy is gone
+    assert digest(straight[0]) == digest(straight[1])  # both workers end with the same weights
+    run_dir = tmp_path / "killed"
+    killed = start_workers(small_book, run_dir)
+    kill_after_first_epoch(killed, run_dir)
+    epoch = state_epoch(run_dir)
+    resumed = finish(start_workers(small_book, run_dir))
+    for out in resumed:
+        assert f"(epoch {epoch} of 4 done)" in out and out.startswith("resuming "), out[:300]
+    assert digest(resumed[0]) == digest(resumed[1]) == digest(straight[0])
+    assert not [p for p in Path(tempfile.gettempdir()).glob("tfseq-worker-*") if str(run_dir) in p.name or
+                p.name.endswith("-1") and p.stat().st_mtime > time.time() - 600]

@@ -65,13 +65,13 @@ def worker_sum(strategy):
         return lambda values: np.asarray(values, np.float64)
     local_replicas = len(strategy.extended.worker_devices)
 
-    @tf.function
     def total(values):
-        per_replica = strategy.run(lambda v: tf.distribute.get_replica_context().all_reduce("SUM", v), args=(values,))
-        return strategy.experimental_local_results(per_replica)[0]
+        # Each of a worker's local replicas holds the worker's vector once: divide them out of the sum.
+        mine = tf.constant(np.asarray(values, np.float64))
+        per_replica = strategy.experimental_distribute_values_from_function(lambda context: mine)
+        return strategy.reduce("SUM", per_replica, axis=None).numpy() / local_replicas
 
-    # Each of a worker's local replicas adds the worker's vector once: divide them out.
-    return lambda values: total(tf.constant(np.asarray(values, np.float64))).numpy() / local_replicas
+    return total
 
 
 def shard_by_data(dataset):

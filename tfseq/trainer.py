@@ -17,7 +17,7 @@ import tensorflow as tf
 from tfseq.config import RunConfig, TrainConfig
 from tfseq.data.text import load_vocab, save_vocab
 from tfseq.distribute import build_before_fit, is_chief, make_strategy, shard_by_data, worker_index, worker_sum
-from tfseq.errors import UserError
+from tfseq.errors import UserError, first_line
 from tfseq.files import atomic_save, write_json
 from tfseq.modeling import build_model, cudnn_warnings, parameter_count
 from tfseq.runs import RunFolder, RunLock, choose_run_dir
@@ -175,8 +175,15 @@ def train(cfg: RunConfig, run_dir: str | None = None) -> RunFolder:
             task = make_task(cfg)
             state = _start_state(run, resume, task)
             model = _compiled_model(cfg, task, strategy)
-            if state.get("checkpoint"):
-                _load_checkpoint(model, run, state, strategy)
+            restored = None
+            if state.get("checkpoint") and cfg.train.strategy == "multiworker":
+                # Assigning a multi-worker variable is a collective that every worker must join: the chief reads
+                # its checkpoint into a plain model, and every worker then takes those values below.
+                restored = _load_checkpoint(_compiled_model(cfg, task, tf.distribute.get_strategy()), run, state)
+                restored = [keras.ops.convert_to_numpy(v.value) for v in restored.weights + restored.optimizer.variables]
+            elif state.get("checkpoint"):
+                with strategy.scope():
+                    _load_checkpoint(model, run, state)
         except UserError as err:
             error = err
         # Every worker learns whether all of them could start, and the chief's state; the others then copy the
@@ -189,9 +196,7 @@ def train(cfg: RunConfig, run_dir: str | None = None) -> RunFolder:
         if not chief:
             state = _state_from_vector(state, shared[1:])
         if cfg.train.strategy == "multiworker" and state["epoch"]:
-            with strategy.scope():
-                model.optimizer.build(model.trainable_variables)
-            _copy_from_chief(model, total, chief)
+            _copy_from_chief(model, total, restored)
         if not resume:
             run.write_config(cfg)
             save_vocab(task.vocab, run.vocab)
@@ -284,6 +289,11 @@ def _compiled_model(cfg: RunConfig, task, strategy) -> keras.Model:
             model = build_model(cfg.model, task.vocab.size)
             model.compile(optimizer=make_optimizer(cfg.train, cfg.train.epochs * task.steps_per_epoch),
                           loss=task.loss(), metrics=task.metrics(), jit_compile=cfg.train.jit_compile)
+            # Made now, by the strategy that trains them, and in the same order on every worker (a multi-worker
+            # strategy broadcasts each new variable): a checkpoint can then restore them.
+            model.optimizer.build(model.trainable_variables)
+        if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            build_before_fit(model, strategy, next(iter(task.val_data())))
     except (MemoryError, tf.errors.ResourceExhaustedError) as err:
         raise UserError(f"out of memory building the model ({type(err).__name__}); lower model.embedding_dim, "
                         "model.units, model.layers or model.bigram_buckets") from None
@@ -292,18 +302,15 @@ def _compiled_model(cfg: RunConfig, task, strategy) -> keras.Model:
     return model
 
 
-def _load_checkpoint(model: keras.Model, run: RunFolder, state: dict, strategy) -> None:
-    """Loads the last finished epoch's weights and optimizer state (inside the scope: the optimizer's variables
-    must be made by the strategy that trains them)."""
-    path = run.checkpoints / state["checkpoint"]
-    with strategy.scope():
-        model.optimizer.build(model.trainable_variables)
-        try:
-            model.load_weights(path)
-        except Exception as err:  # h5py and Keras raise many types for a missing, truncated or mismatched file
-            reason = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
-            raise UserError(f"cannot resume {run.path}: checkpoint {path.name} is missing or damaged ({reason}); "
-                            "train into a new --run-dir") from None
+def _load_checkpoint(model: keras.Model, run: RunFolder, state: dict) -> keras.Model:
+    """Loads the last finished epoch's weights and optimizer state into `model`, and returns it."""
+    path = run.checkpoints / str(state["checkpoint"])
+    try:
+        model.load_weights(path)
+    except Exception as err:  # h5py and Keras raise many types for a missing, truncated or mismatched file
+        raise UserError(f"cannot resume {run.path}: checkpoint {path.name} is missing or damaged "
+                        f"({first_line(err)}); train into a new --run-dir") from None
+    return model
 
 
 def _state_vector(state: dict) -> list[float]:
@@ -321,21 +328,29 @@ def _state_from_vector(state: dict, values) -> dict:
     return state
 
 
-def _copy_from_chief(model: keras.Model, total, chief: bool) -> None:
-    """Gives every worker the chief's weights and optimizer state (the chief read them from its checkpoint)."""
-    variables = list(model.variables) + list(model.optimizer.variables)
-    values = [np.asarray(keras.ops.convert_to_numpy(v.value), np.float64).ravel() for v in variables]
-    flat = total(np.concatenate(values) * float(chief))
+def _copy_from_chief(model: keras.Model, total, values: list | None) -> None:
+    """Gives every worker the chief's weights and optimizer state.
+
+    Args:
+        model: this worker's model.
+        total: the sum over workers (see worker_sum).
+        values: on the chief, the arrays of `model.weights + model.optimizer.variables` read from its checkpoint;
+            None on the other workers.
+    """
+    variables = list(model.weights) + list(model.optimizer.variables)
+    sizes = [int(np.prod(v.shape)) for v in variables]
+    mine = np.concatenate([np.asarray(a, np.float64).ravel() for a in values]) if values else np.zeros(sum(sizes))
+    flat = total(mine)
     offset = 0
-    for var, value in zip(variables, values):
-        var.assign(flat[offset:offset + value.size].reshape(var.shape).astype(var.dtype))
-        offset += value.size
+    for var, size in zip(variables, sizes):
+        var.assign(flat[offset:offset + size].reshape(var.shape).astype(var.dtype))
+        offset += size
 
 
 def _fit_and_finish(cfg: RunConfig, run: RunFolder, task, model: keras.Model, state: dict, resume: bool, strategy,
                     total) -> RunFolder:
     history = [r for r in run.read_history() if r["epoch"] <= state["epoch"]] if resume else []
-    print(("resuming " if resume else "training into ") + f"{run.path} (epoch {state['epoch']} of "
+    print(("resuming " if resume or state["epoch"] else "training into ") + f"{run.path} (epoch {state['epoch']} of "
           f"{cfg.train.epochs} done)" + "\n" + task.describe(), flush=True)
     for warning in cudnn_warnings(model):
         print(f"warning: {warning}", file=sys.stderr, flush=True)
@@ -350,7 +365,6 @@ def _fit_and_finish(cfg: RunConfig, run: RunFolder, task, model: keras.Model, st
         if cfg.train.strategy == "multiworker":
             # Every worker builds the same batches; each takes its share of every global batch.
             train_data, val_data = shard_by_data(train_data), shard_by_data(val_data)
-            build_before_fit(model, strategy, next(iter(task.val_data())))
         model.fit(train_data, epochs=cfg.train.epochs, initial_epoch=state["epoch"],
                   steps_per_epoch=task.steps_per_epoch, validation_data=val_data, callbacks=callbacks,
                   shuffle=False, verbose=1 if sys.stdout.isatty() else 2)
