@@ -1,17 +1,29 @@
 """The bad-input battery, as a new user meets it on the command line: one line on stderr, exit code 2."""
+import json
 import subprocess
 import tarfile
+import time
 
 import pytest
 
 from conftest import PYTHON, ROOT
 
 
-def tfseq(*args):
-    return subprocess.run([PYTHON, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+def tfseq(*args, stdin=None, env=None):
+    import os
+
+    return subprocess.run([PYTHON, "-m", *args], cwd=ROOT, capture_output=True, timeout=300, input=stdin,
+                          env=None if env is None else {**os.environ, **env})
+
+
+def decoded(done):
+    done.stdout = done.stdout.decode("utf-8", "replace")
+    done.stderr = done.stderr.decode("utf-8", "replace")
+    return done
 
 
 def assert_user_error(done, message):
+    done = decoded(done) if isinstance(done.stderr, bytes) else done
     assert done.returncode == 2, done.stderr[-2000:]
     assert message in done.stderr, done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
@@ -26,6 +38,8 @@ def bad_files(tmp_path_factory, imdb_archive):
     (root / "columns.csv").write_text("text,stars\ngood,5\n")
     (root / "labels.csv").write_text("review,sentiment\ngood,1\nbad,maybe\n")
     (root / "bad_config.toml").write_text('task = "charlm"\n[train]\nepochs = "many"\n')
+    (root / "latin1.toml").write_bytes('task = "charlm"\n# caf\xe9\n'.encode("latin-1"))
+    (root / "a_file").write_text("not a folder")
     return root
 
 
@@ -47,9 +61,45 @@ def bad_files(tmp_path_factory, imdb_archive):
     (("tfseq.train", "charlm", "--set", "model.dropout=1.5"), "model.dropout = 1.5 is out of range"),
     (("tfseq.train", "charlm", "--set", "train.strategy=multiworker", "--run-dir", "{root}/mw"),
      "needs the TF_CONFIG environment variable"),
+    # Numbers outside what the code can represent.
+    (("tfseq.train", "charlm", "--seed", "99999999999"), "train.seed = 99999999999 is out of range; allowed: 0 to"),
+    (("tfseq.train", "charlm", "--epochs", "99999999999999999999"), "train.epochs = 99999999999999999999 is out of"),
+    (("tfseq.train", "charlm", "--set", "train.learning_rate=inf"), "train.learning_rate = inf must be a finite"),
+    (("tfseq.train", "charlm", "--set", "model.layers=3000"), "model.layers = 3000 is out of range; allowed: [1, 64]"),
+    (("tfseq.train", "sentiment", "--set", "data.pad_multiple=2147483647"), "data.pad_multiple = 2147483647 is out"),
+    (("tfseq.sample", "x", "--seed", "-1"), "seed = -1 is out of range"),
+    (("tfseq.sample", "x", "--num-samples", "99999999999999"), "--num-samples 99999999999999 must be between 1 and"),
+    (("tfseq.sample", "x", "--length", "99999999999"), "length = 99999999999 must be between 1 and 10,000,000"),
+    # Configs that cannot work.
+    (("tfseq.train", "charlm", "--set", "model.mask_zero=true"), "model.mask_zero = true cannot be used with head = "
+                                                                 "'next_token'"),
+    (("tfseq.train", "sentiment", "--set", "model.head=multiclass", "--set", "model.num_classes=5"),
+     "task sentiment trains a binary classifier (positive / negative): it needs model.head = 'binary'"),
+    # Paths of the wrong kind.
+    (("tfseq.train", "charlm", "--config", "charlm_tiny", "--run-dir", "{root}/a_file"),
+     "--run-dir {root}/a_file is a file, not a folder"),
+    (("tfseq.train", "charlm", "--config", "{root}"), "not found"),
+    (("tfseq.sample", "{root}/a_file"), "{root}/a_file is a file, not a run folder"),
+    (("tfseq.export", "{root}/a_file"), "{root}/a_file is a file, not a run folder"),
+    # Bytes that are not UTF-8.
+    (("tfseq.train", "charlm", "--config", "{root}/latin1.toml"), "latin1.toml is not UTF-8 (byte offset 21)"),
+    (("tfseq.train", "charlm", "--set", "data.start_marker=\udcff"), "argument overrides is not valid UTF-8 text"),
+    (("tfseq.sample", "x", "--prompt", "caf\udce9"), "argument prompt is not valid UTF-8 text"),
+    (("tfseq.predict", "x", "caf\udce9"), "argument texts is not valid UTF-8 text"),
 ])
 def test_bad_input(bad_files, args, message):
-    assert_user_error(tfseq(*[a.format(root=bad_files) for a in args]), message.format(root=bad_files))
+    done = tfseq(*[a.format(root=bad_files).encode("utf-8", "surrogateescape") for a in args])
+    assert_user_error(done, message.format(root=bad_files))
+    assert not (ROOT / "models").exists() or not any(p.name.startswith(("charlm_quick-", "imdb_default-"))
+                                                     and p.stat().st_mtime > time.time() - 60
+                                                     for p in (ROOT / "models").iterdir())  # nothing written
+
+
+def test_bad_tf_config_is_one_line(tmp_path):
+    done = tfseq("tfseq.train", "charlm", "--set", "train.strategy=multiworker", "--run-dir", str(tmp_path / "r"),
+                 env={"TF_CONFIG": "garbage"})
+    assert_user_error(done, "TF_CONFIG must be JSON like")
+    assert not (tmp_path / "r").exists()
 
 
 def test_replace_flag_reads_a_file_that_is_not_utf8(bad_files, tmp_path):
@@ -61,9 +111,26 @@ def test_replace_flag_reads_a_file_that_is_not_utf8(bad_files, tmp_path):
 
 def test_broken_run_folders(tmp_path, small_book):
     run = tmp_path / "run"
-    done = tfseq("tfseq.train", "charlm", "--config", "charlm_tiny", "--data", str(small_book), "--set",
-                 "data.start_marker=", "--epochs", "1", "--set", "train.steps_per_epoch=2", "--run-dir", str(run))
+    train = ("tfseq.train", "charlm", "--config", "charlm_tiny", "--data", str(small_book), "--set",
+             "data.start_marker=", "--epochs", "1", "--set", "train.steps_per_epoch=2", "--run-dir", str(run))
+    done = tfseq(*train)
     assert done.returncode == 0, done.stderr
+    # Resuming a run whose checkpoint or state is damaged: one line, and the run folder is left as it was.
+    state = json.loads((run / "state.json").read_text())
+    (run / "state.json").write_text(json.dumps({**state, "finished": False}))
+    checkpoint = run / "checkpoints" / state["checkpoint"]
+    good = checkpoint.read_bytes()
+    checkpoint.write_bytes(good[: len(good) // 2])
+    assert_user_error(tfseq(*train), f"cannot resume {run}: checkpoint {checkpoint.name} is missing or damaged")
+    checkpoint.write_bytes(good)
+    (run / "state.json").write_text(json.dumps({**state, "finished": False, "checkpoint": 5}))
+    assert_user_error(tfseq(*train), f"run state {run / 'state.json'} is corrupt (checkpoint)")
+    (run / "state.json").write_text(json.dumps(state))
+    other = tmp_path / "other"
+    other.mkdir()
+    assert_user_error(tfseq("tfseq.export", str(run), "--out", str(run)), "holds the run folder")
+    assert_user_error(tfseq("tfseq.export", str(run), "--out", str(tmp_path), "--force"), "holds the run folder")
+    assert (run / "config.toml").is_file()
     (run / "model.weights.h5").write_bytes(b"not an h5 file")
     assert_user_error(tfseq("tfseq.sample", str(run)), "cannot load weights")
     (run / "vocab.json").write_text("{")

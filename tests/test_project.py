@@ -12,6 +12,16 @@ def test_ci_runs_exactly_the_readme_test_command():
     assert test_command in (ROOT / ".ci" / "run").read_text().splitlines()
 
 
+def test_readme_and_setup_cfg_name_the_same_python_and_it_is_this_one():
+    import sys
+
+    setup = (ROOT / "setup.cfg").read_text()
+    version = re.search(r"python_requires = >=(3\.\d+)", setup).group(1)
+    assert f"Python {version}+" in (ROOT / "README.md").read_text()
+    assert sys.version_info >= tuple(map(int, version.split(".")))  # the suite runs on a supported Python
+    assert version == "3.11"  # tfseq.config imports tomllib, new in 3.11
+
+
 def test_embedded_book_is_package_data():
     setup = (ROOT / "setup.cfg").read_text()
     assert "books/*.txt" in setup and (ROOT / "tfseq" / "data" / "books" / "1268-0.txt").is_file()

@@ -8,6 +8,7 @@ import sys
 import tempfile
 from typing import Callable
 
+from tfseq.config import is_utf8
 from tfseq.errors import UserError
 
 # Start-up chatter that TensorFlow's C++ side prints before its logging is configured (TF_CPP_MIN_LOG_LEVEL does
@@ -24,6 +25,16 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+    def parse_args(self, args=None, namespace=None):
+        """Parses as argparse does, then refuses arguments that are not UTF-8 text (they arrive as lone
+        surrogates, which TensorFlow, TOML and JSON cannot take)."""
+        parsed = super().parse_args(args, namespace)
+        for name, value in vars(parsed).items():
+            for item in value if isinstance(value, list) else [value]:
+                if isinstance(item, str) and not is_utf8(item):
+                    self.error(f"argument {name} is not valid UTF-8 text: {item!r}")
+        return parsed
 
 
 def import_tensorflow() -> None:

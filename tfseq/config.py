@@ -59,7 +59,7 @@ class SentimentData:
     max_length: int = 0  # tokens kept per review; 0 = all
     truncate: str = "last"  # which tokens a long review keeps: last (the textbook) | first
     bucket: bool = False  # batch reviews of similar length together (fewer padded steps per batch)
-    pad_multiple: int = 16  # pad each batch's length up to a multiple of this: few distinct shapes, few retraces
+    pad_multiple: int = 16  # pad each batch's length up to a multiple of this (1-1024): few shapes, few retraces
 
     def check(self) -> None:
         _check_choice("data.split", self.split, ("official", "textbook"))
@@ -69,7 +69,7 @@ class SentimentData:
         for key in ("limit", "max_tokens", "max_length"):
             _check_range(f"data.{key}", getattr(self, key), 0, math.inf)
         _check_positive("data.min_count", self.min_count)
-        _check_positive("data.pad_multiple", self.pad_multiple)
+        _check_range("data.pad_multiple", self.pad_multiple, 1, 1024)
 
 
 @dataclass
@@ -78,7 +78,7 @@ class ModelConfig:
 
     cell: str = "lstm"  # lstm | gru | simplernn
     units: int = 512  # units of each recurrent layer (per direction)
-    layers: int = 1  # number of stacked recurrent layers
+    layers: int = 1  # number of stacked recurrent layers (1-64)
     bidirectional: bool = False  # read the sequence both ways (classifiers only: it would see the next token)
     embedding_dim: int = 256  # size of the token embedding
     embedding_dropout: float = 0.0  # drops whole embedding channels (SpatialDropout1D) while training
@@ -96,6 +96,7 @@ class ModelConfig:
         _check_choice("model.cell", self.cell, ("lstm", "gru", "simplernn"))
         for key in ("units", "layers", "embedding_dim", "num_classes"):
             _check_positive(f"model.{key}", getattr(self, key))
+        _check_range("model.layers", self.layers, 1, 64)  # deeper stacks exceed Python's recursion limit in Keras
         for key in ("embedding_dropout", "token_dropout", "dropout", "recurrent_dropout"):
             _check_range(f"model.{key}", getattr(self, key), 0.0, 1.0, high_open=True)
         _check_choice("model.pooling", self.pooling, ("last", "mean", "max", "max_mean"))
@@ -262,6 +263,8 @@ def read_toml(path: Path) -> dict:
             return tomllib.load(fh)
     except tomllib.TOMLDecodeError as err:
         raise UserError(f"{path} is not valid TOML: {err}") from None
+    except UnicodeDecodeError as err:
+        raise UserError(f"{path} is not UTF-8 (byte offset {err.start}); TOML files are UTF-8 text") from None
     except OSError as err:
         raise UserError(f"cannot read config {path}: {err.strerror}") from None
 
@@ -363,6 +366,18 @@ def _check_representable(section: str, obj) -> None:
                 raise UserError(f"{name} = {value} is out of range; allowed: {low} to {high}")
         elif isinstance(value, float) and (math.isnan(value) or (math.isinf(value) and f.name != "max_minutes")):
             raise UserError(f"{name} = {value} must be a finite number")
+        elif isinstance(value, str) and not is_utf8(value):
+            raise UserError(f"{name} = {value!r} is not valid UTF-8 text; give it in UTF-8")
+
+
+def is_utf8(text: str) -> bool:
+    """Whether a str (from argv, a file name, the environment) holds only characters UTF-8 can encode (bytes
+    that were not UTF-8 arrive as lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _check_choice(name: str, value, choices: tuple) -> None:

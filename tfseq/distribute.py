@@ -8,6 +8,7 @@ the first. Both are applied only for train.strategy = "multiworker".
 """
 from __future__ import annotations
 
+import json
 import os
 
 import keras
@@ -30,9 +31,25 @@ def make_strategy(name: str):
         if "TF_CONFIG" not in os.environ:
             raise UserError("train.strategy = 'multiworker' needs the TF_CONFIG environment variable naming the "
                             "cluster and this worker (see README: Scaling out)")
+        check_tf_config(os.environ["TF_CONFIG"])
         patch_keras_multiworker()
         return tf.distribute.MultiWorkerMirroredStrategy()
     return tf.distribute.get_strategy()
+
+
+def check_tf_config(text: str) -> None:
+    """Refuses a TF_CONFIG that names no cluster or no task of it, with the reason in one line."""
+    try:
+        config = json.loads(text)
+        workers = config["cluster"]["worker"]
+        task = config["task"]
+        ok = isinstance(workers, list) and workers and task["type"] in ("worker", "chief") and \
+            (task["type"] == "chief" or 0 <= int(task["index"]) < len(workers))
+    except (ValueError, KeyError, TypeError):
+        ok = False
+    if not ok:
+        raise UserError("TF_CONFIG must be JSON like {\"cluster\": {\"worker\": [\"host:port\", ...]}, \"task\": "
+                        f"{{\"type\": \"worker\", \"index\": N}}}} with N < the number of workers; got {text[:80]!r}")
 
 
 def is_chief(strategy) -> bool:

@@ -7,7 +7,6 @@ start of the review (or one JSON object per line with --json).
 from __future__ import annotations
 
 import json
-import re
 import sys
 
 from tfseq.cli import Parser, import_tensorflow, read_stdin_lines, run_main
@@ -35,10 +34,6 @@ def main(argv=None) -> None:
     def job():
         if not 0 < args.threshold < 1:
             raise UserError(f"--threshold {args.threshold} must be between 0 and 1")
-        for i, text in enumerate(args.texts):
-            if re.search("[\ud800-\udfff]", text):
-                raise UserError(f"review argument {i + 1} is not valid UTF-8; pass UTF-8 text (or pipe the reviews "
-                                "on stdin)")
         texts = args.texts or [line for line in read_stdin_lines("stdin") if line.strip()]
         if not texts:
             raise UserError("no reviews given: pass them as arguments or one per line on stdin")

@@ -23,11 +23,12 @@ import os
 import socket
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 from tfseq.config import RunConfig, config_from_dict, dumps_toml, read_toml
-from tfseq.errors import UserError
+from tfseq.errors import UserError, first_line
 from tfseq.files import atomic_write, read_json, write_json
 
 MODELS_DIR = Path("models")
@@ -65,9 +66,13 @@ class RunFolder:
         if not self.state.exists():
             return {"epoch": 0, "train_seconds": 0.0, "finished": False}
         state = read_json(self.state, "run state")
-        if not isinstance(state, dict) or not isinstance(state.get("epoch"), int) or \
-                not isinstance(state.get("train_seconds"), (int, float)):
-            raise UserError(f"run state {self.state} is corrupt (no epoch / train_seconds); train into a new --run-dir")
+        kinds = {"epoch": int, "train_seconds": (int, float), "checkpoint": str, "best_value": (int, float),
+                 "best_epoch": int, "stop_reason": str, "failure": str, "data_fingerprint": str, "finished": bool}
+        wrong = [key for key, kind in kinds.items() if isinstance(state, dict) and key in state and
+                 (not isinstance(state[key], kind) or isinstance(state[key], bool) and kind is not bool)]
+        if not isinstance(state, dict) or "epoch" not in state or wrong or state["epoch"] < 0:
+            raise UserError(f"run state {self.state} is corrupt ({', '.join(wrong) or 'epoch'}); restore it, or "
+                            "train into a new --run-dir")
         return state
 
     def write_state(self, state: dict) -> None:
@@ -90,7 +95,9 @@ class RunFolder:
             with open(self.history, newline="", encoding="utf-8") as fh:
                 for row in csv.DictReader(fh):
                     rows.append({k: (int(v) if k == "epoch" else float(v)) for k, v in row.items() if v != ""})
-        except (ValueError, TypeError, UnicodeDecodeError, csv.Error) as err:
+                    if "epoch" not in rows[-1]:
+                        raise ValueError(f"line {len(rows) + 1} has no epoch")
+        except (ValueError, TypeError, AttributeError, UnicodeDecodeError, csv.Error) as err:
             raise UserError(f"history {self.history} is corrupt ({str(err)[:120]}); restore it or delete it (the "
                             "run then resumes with the history of the epochs still to come only)") from None
         return rows
@@ -209,6 +216,8 @@ def load_trained(path: str | Path, task: str | None = None):
     from tfseq.modeling import build_model
 
     run = RunFolder(Path(path))
+    if run.path.exists() and not run.path.is_dir():
+        raise UserError(f"{run.path} is a file, not a run folder; give a run folder (models/<run>)")
     if not run.path.is_dir():
         raise UserError(f"run folder {run.path} does not exist")
     cfg = run.read_config()
@@ -221,12 +230,13 @@ def load_trained(path: str | Path, task: str | None = None):
         state = run.read_state()
         if not state.get("checkpoint"):
             raise UserError(f"{run.path} has no weights yet: training has not finished an epoch")
-        weights = run.checkpoints / state["checkpoint"]
+        weights = run.checkpoints / str(state["checkpoint"])
     model = build_model(cfg.model, vocab.size)
     try:
-        model.load_weights(weights)
+        with warnings.catch_warnings():  # Keras warns before it raises on a mismatch: the error says it all
+            warnings.simplefilter("ignore")
+            model.load_weights(weights)
     except Exception as err:  # h5py and Keras raise many types for a truncated or mismatched file
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise UserError(f"cannot load weights {weights} ({reason[:200]}); the file is corrupt or does not match "
-                        f"{run.config.name}") from None
+        raise UserError(f"cannot load weights {weights} ({first_line(err)}); the file is corrupt or does not match "
+                        f"{run.config.name} and {run.vocab.name}") from None
     return cfg, vocab, model

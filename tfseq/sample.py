@@ -28,7 +28,7 @@ def build_parser() -> Parser:
                         "1 = all (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same text "
                         "(default: %(default)s)")
-    parser.add_argument("--num-samples", type=int, default=1, help="independent samples of each prompt, generated "
+    parser.add_argument("--num-samples", type=int, default=1, help="independent samples of each prompt (1-100,000), generated "
                         "together in one batch (default: %(default)s)")
     parser.add_argument("--stop", action="append", default=[], metavar="TEXT",
                         help="end a sample just before this text (repeatable; \\n and \\t are read as newline and "
@@ -46,8 +46,8 @@ def main(argv=None) -> None:
                        1.0 if args.temperature is None else args.temperature)
         options = SampleConfig(temperature, args.top_k, args.top_p, args.seed)
         options.check()
-        if args.num_samples < 1:
-            raise UserError(f"--num-samples {args.num_samples} must be at least 1")
+        if not 1 <= args.num_samples <= 100_000:
+            raise UserError(f"--num-samples {args.num_samples} must be between 1 and 100,000")
         import_tensorflow()
         from tfseq.generation import sample_run
 

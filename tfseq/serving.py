@@ -97,6 +97,10 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, force: bool =
     from tfseq.runs import load_trained
 
     out = Path(out) if out else Path(run_dir) / "savedmodel"
+    run_path = Path(run_dir).resolve()
+    if out.resolve() == run_path or out.resolve() in run_path.parents:
+        raise UserError(f"--out {out} holds the run folder {run_dir} itself; give a folder outside it (or the "
+                        "default, RUN_DIR/savedmodel)")
     check_export_folder(out, Path(run_dir), force)
     cfg, vocab, model = load_trained(run_dir)
     archive = keras.export.ExportArchive()
@@ -111,8 +115,12 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, force: bool =
 
         add_generate_endpoint(archive, CharGenerator(model), vocab)
     # Written beside the target and renamed into place: a crash never leaves a half-written SavedModel behind.
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    except OSError as err:
+        raise UserError(f"cannot write --out {out}: {err.strerror} ({err.filename}); choose a folder path whose "
+                        "parent is a writable folder") from None
     try:
         archive.write_out(str(staging), verbose=False)
         write_json(staging / "tfseq.json", {"task": cfg.task, "run": str(Path(run_dir).resolve())})

@@ -21,7 +21,7 @@ import numpy as np
 
 from tfseq.config import SentimentData
 from tfseq.data.text import WordVocab, tokenize
-from tfseq.errors import UserError
+from tfseq.errors import UserError, first_line
 
 _REVIEW = re.compile(r"(?:^|/)aclImdb/(train|test)/(pos|neg)/(\d+)_(\d+)\.txt$")
 _URLS = re.compile(r"(?:^|/)aclImdb/(train|test)/urls_(pos|neg)\.txt$")
@@ -124,14 +124,15 @@ def _read_archive(path: Path) -> dict[str, Reviews]:
                     key = (review.group(1), review.group(2), int(review.group(3)))
                     found[key] = _decode(tar.extractfile(member).read(), member.name)
                 elif listing := _URLS.search(member.name):
-                    urls[(listing.group(1), listing.group(2))] = tar.extractfile(member).read().decode().splitlines()
+                    urls[(listing.group(1), listing.group(2))] = _decode(tar.extractfile(member).read(),
+                                                                         member.name).splitlines()
             # tarfile ends its member loop quietly at a truncated header; reading the compressed stream to its end
             # makes gzip check the end-of-stream marker, so a cut-off download is an error, not a smaller dataset.
             while tar.fileobj.read(1 << 20):
                 pass
     except (tarfile.TarError, EOFError, zlib.error, OSError) as err:
         raise UserError(f"{path} is not a readable .tar.gz archive or is truncated ({type(err).__name__}: "
-                        f"{str(err)[:120]}); download aclImdb_v1.tar.gz again") from None
+                        f"{first_line(err, 120)}); download aclImdb_v1.tar.gz again") from None
     return _official(found, urls, path)
 
 
@@ -144,12 +145,12 @@ def _read_folder(path: Path) -> dict[str, Reviews]:
             if not folder.is_dir():
                 raise UserError(f"{path} is not an extracted aclImdb folder: {folder} is missing")
             for entry in os.scandir(folder):
-                if review := _REVIEW.search(f"aclImdb/{split}/{label}/{entry.name}"):
+                if entry.is_file() and (review := _REVIEW.search(f"aclImdb/{split}/{label}/{entry.name}")):
                     with open(entry.path, "rb") as fh:
                         found[(split, label, int(review.group(3)))] = _decode(fh.read(), entry.path)
             listing = root / split / f"urls_{label}.txt"
             if listing.is_file():
-                urls[(split, label)] = listing.read_text(encoding="utf-8").splitlines()
+                urls[(split, label)] = _decode(listing.read_bytes(), str(listing)).splitlines()
     return _official(found, urls, path)
 
 

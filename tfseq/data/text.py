@@ -192,13 +192,15 @@ def load_vocab(path: Path):
     kind = table.get("kind") if isinstance(table, dict) else None
     if kind == "chars":
         chars = table.get("chars")
-        if not chars or not all(isinstance(c, str) and len(c) == 1 for c in chars):
-            raise UserError(f"vocabulary {path} is corrupt: 'chars' must be a list of single characters")
+        if not chars or not all(isinstance(c, str) and len(c) == 1 for c in chars) or chars != sorted(set(chars)):
+            raise UserError(f"vocabulary {path} is corrupt: 'chars' must be a sorted list of distinct single "
+                            "characters")
         return CharVocab(chars)
     if kind == "words":
         tokens, tokenizer = table.get("tokens"), table.get("tokenizer")
-        if tokenizer not in TOKENIZERS or not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
-            raise UserError(f"vocabulary {path} is corrupt: 'tokens' must be a list of strings and 'tokenizer' one "
-                            f"of {', '.join(TOKENIZERS)}")
+        if tokenizer not in TOKENIZERS or not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens) \
+                or len(set(tokens)) != len(tokens):
+            raise UserError(f"vocabulary {path} is corrupt: 'tokens' must be a list of distinct strings and "
+                            f"'tokenizer' one of {', '.join(TOKENIZERS)}")
         return WordVocab(tokens, tokenizer)
     raise UserError(f"vocabulary {path} is corrupt: unknown kind {kind!r}")
