@@ -95,6 +95,18 @@ def test_bad_input(bad_files, args, message):
                                                      for p in (ROOT / "models").iterdir())  # nothing written
 
 
+def test_a_model_too_large_for_memory_is_refused_before_anything_is_written(tmp_path):
+    done = tfseq("tfseq.train", "charlm", "--config", "charlm_tiny", "--set", "model.embedding_dim=2000000000",
+                 "--run-dir", str(tmp_path / "r"))
+    assert_user_error(done, "the model has 1")
+    assert "GiB to train (weights, gradients, optimizer state), more than this machine's" in decoded_text(done)
+    assert not (tmp_path / "r").exists()
+
+
+def decoded_text(done):
+    return done.stderr if isinstance(done.stderr, str) else done.stderr.decode("utf-8", "replace")
+
+
 def test_bad_tf_config_is_one_line(tmp_path):
     done = tfseq("tfseq.train", "charlm", "--set", "train.strategy=multiworker", "--run-dir", str(tmp_path / "r"),
                  env={"TF_CONFIG": "garbage"})

@@ -47,7 +47,13 @@ def test_unknown_characters_are_named():
 def test_corrupt_vocab_files(tmp_path):
     bad = tmp_path / "vocab.json"
     bad.write_text('{"kind": "chars", "chars": ["ab"]}')
-    with pytest.raises(UserError, match="'chars' must be a list of single characters"):
+    with pytest.raises(UserError, match="'chars' must be a sorted list of distinct single characters"):
+        load_vocab(bad)
+    bad.write_text('{"kind": "chars", "chars": ["b", "a"]}')
+    with pytest.raises(UserError, match="must be a sorted list of distinct single characters"):
+        load_vocab(bad)
+    bad.write_text('{"kind": "words", "tokenizer": "book", "tokens": ["a", "b", "a"]}')
+    with pytest.raises(UserError, match="'tokens' must be a list of distinct strings"):
         load_vocab(bad)
     bad.write_text('{"kind": "chars", ')
     with pytest.raises(UserError, match="vocabulary .*vocab.json is corrupt"):

@@ -1,8 +1,9 @@
 """Export a run as a SavedModel that takes raw strings: `python -m tfseq.export RUN_DIR [--out DIR]`.
 
-A sentiment run gives `serve(text: string[n]) -> {"probability": float32[n], "known_tokens": int32[n]}`; a char-LM run gives
-`generate(prompts, length, temperature, top_k, top_p, seed) -> {"text", "generated"}`. Both load with plain
-`tf.saved_model.load` in a process without tfseq.
+A sentiment run gives `serve(text: string[n]) -> {"probability": float32[n], "known_tokens": int32[n]}`; a char-LM
+run gives `generate(prompts, length, temperature, top_k, top_p, seed) -> {"text", "generated"}`. Both load with
+plain `tf.saved_model.load` in a process without tfseq. An --out folder holding anything but an earlier export of the
+same run is refused unless --force is given.
 """
 from __future__ import annotations
 

@@ -28,7 +28,8 @@ def build_parser() -> Parser:
                         "1 = all (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same text "
                         "(default: %(default)s)")
-    parser.add_argument("--num-samples", type=int, default=1, help="independent samples of each prompt (1-100,000), generated "
+    parser.add_argument("--num-samples", type=int, default=1,
+                        help="independent samples of each prompt (1-100,000), generated "
                         "together in one batch (default: %(default)s)")
     parser.add_argument("--stop", action="append", default=[], metavar="TEXT",
                         help="end a sample just before this text (repeatable; \\n and \\t are read as newline and "

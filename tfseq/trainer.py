@@ -179,8 +179,8 @@ def train(cfg: RunConfig, run_dir: str | None = None) -> RunFolder:
             if state.get("checkpoint") and cfg.train.strategy == "multiworker":
                 # Assigning a multi-worker variable is a collective that every worker must join: the chief reads
                 # its checkpoint into a plain model, and every worker then takes those values below.
-                restored = _load_checkpoint(_compiled_model(cfg, task, tf.distribute.get_strategy()), run, state)
-                restored = [keras.ops.convert_to_numpy(v.value) for v in restored.weights + restored.optimizer.variables]
+                plain = _load_checkpoint(_compiled_model(cfg, task, tf.distribute.get_strategy()), run, state)
+                restored = [keras.ops.convert_to_numpy(v.value) for v in plain.weights + plain.optimizer.variables]
             elif state.get("checkpoint"):
                 with strategy.scope():
                     _load_checkpoint(model, run, state)
@@ -322,7 +322,8 @@ def _state_vector(state: dict) -> list[float]:
 
 def _state_from_vector(state: dict, values) -> dict:
     epoch, seconds, best, best_epoch, stopped = (float(v) for v in values)
-    state = {**state, "epoch": int(epoch), "train_seconds": seconds, "stop_reason": "stopped by the chief" * bool(stopped)}
+    state = {**state, "epoch": int(epoch), "train_seconds": seconds,
+             "stop_reason": "stopped by the chief" if stopped else ""}
     if not math.isnan(best):
         state.update(best_value=best, best_epoch=int(best_epoch))
     return state
