@@ -98,7 +98,7 @@ def test_bad_input(bad_files, args, message):
 def test_a_model_too_large_for_memory_is_refused_before_anything_is_written(tmp_path):
     done = tfseq("tfseq.train", "charlm", "--config", "charlm_tiny", "--set", "model.embedding_dim=2000000000",
                  "--run-dir", str(tmp_path / "r"))
-    assert_user_error(done, "the model has 1")
+    assert_user_error(done, "error: the model has 416,000,006,864 parameters: about 6198.9 GiB to train")
     assert "GiB to train (weights, gradients, optimizer state), more than this machine's" in decoded_text(done)
     assert not (tmp_path / "r").exists()
 
