@@ -107,6 +107,14 @@ def decoded_text(done):
     return done.stderr if isinstance(done.stderr, str) else done.stderr.decode("utf-8", "replace")
 
 
+def test_a_refused_run_leaves_an_existing_empty_folder_empty(tmp_path):
+    (tmp_path / "empty").mkdir()
+    done = tfseq("tfseq.train", "charlm", "--config", "charlm_tiny", "--data", str(tmp_path / "missing.txt"),
+                 "--run-dir", str(tmp_path / "empty"))
+    assert_user_error(done, "missing.txt does not exist")
+    assert list((tmp_path / "empty").iterdir()) == []
+
+
 def test_bad_tf_config_is_one_line(tmp_path):
     done = tfseq("tfseq.train", "charlm", "--set", "train.strategy=multiworker", "--run-dir", str(tmp_path / "r"),
                  env={"TF_CONFIG": "garbage"})

@@ -136,9 +136,15 @@ class RunLock:
         os.pwrite(self.fd, f"pid {os.getpid()} on {socket.gethostname()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}"
                            f": {command}\n".encode("utf-8", "replace"), 0)
 
-    def release(self) -> None:
-        """Lets another process train the run."""
+    def release(self, remove: bool = False) -> None:
+        """Lets another process train the run.
+
+        Args:
+            remove: also delete the lock file (for a folder left as it was found).
+        """
         if self.fd is not None:
+            if remove:
+                self.path.unlink(missing_ok=True)  # while still held: no other process can be using it
             os.close(self.fd)  # closing the only descriptor releases the flock
             self.fd = None
 

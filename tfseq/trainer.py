@@ -167,7 +167,7 @@ def train(cfg: RunConfig, run_dir: str | None = None) -> RunFolder:
     strategy = make_strategy(cfg.train.strategy)
     chief = is_chief(strategy)
     total = worker_sum(strategy)
-    lock, made = None, None
+    lock, made, started = None, None, False
     try:
         error = None
         try:
@@ -201,12 +201,13 @@ def train(cfg: RunConfig, run_dir: str | None = None) -> RunFolder:
             run.write_config(cfg)
             save_vocab(task.vocab, run.vocab)
             run.write_state(state)
-        made = None  # the run is written: from here on, an interrupted run is resumed, not removed
+        started = True  # the run is written: from here on, an interrupted run is resumed, not removed
         return _fit_and_finish(cfg, run, task, model, state, resume, strategy, total)
     finally:
         if lock:
-            lock.release()
-        if made:
+            # A new run refused before it started leaves nothing: not its folder, not its lock file.
+            lock.release(remove=not started and not resume)
+        if made and not started:
             shutil.rmtree(made, ignore_errors=True)
         if not chief and cfg.train.strategy == "multiworker":
             shutil.rmtree(worker_folder(cfg, run_dir, strategy), ignore_errors=True)
