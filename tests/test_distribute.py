@@ -3,12 +3,11 @@ import json
 import os
 import socket
 import subprocess
-import tempfile
 import textwrap
 import time
-from pathlib import Path
 
 import numpy as np
+import pytest
 
 from conftest import PYTHON, ROOT
 
@@ -74,9 +73,10 @@ TWO_LOGICAL_CPUS = textwrap.dedent("""
 
 
 def train_args(book, run_dir, strategy, epochs=4):
+    # Early stopping with a patience it will not reach: the best epoch is tracked, shared and restored at the end.
     return ["charlm", "--config", "charlm_tiny", "--data", str(book), "--set", "data.start_marker=",
             "--set", f"train.strategy={strategy}", "--epochs", str(epochs), "--set", "train.steps_per_epoch=6",
-            "--set", "model.dropout=0.2", "--run-dir", str(run_dir)]
+            "--set", "model.dropout=0.2", "--set", "train.early_stopping=3", "--run-dir", str(run_dir)]
 
 
 def state_epoch(run_dir):
@@ -102,29 +102,31 @@ def digest(out):
     return [line.split(": ", 1)[1] for line in out.splitlines() if line.startswith("weights sha256")][0]
 
 
-def test_mirrored_run_killed_with_sigkill_resumes_to_the_same_weights(small_book, tmp_path):
-    command = [PYTHON, "-c", TWO_LOGICAL_CPUS]
-    straight = subprocess.run(command + train_args(small_book, tmp_path / "straight", "mirrored"), cwd=ROOT,
+@pytest.mark.parametrize("strategy", ["default", "mirrored"])
+def test_a_run_killed_with_sigkill_resumes_to_the_same_weights(small_book, tmp_path, strategy):
+    command = [PYTHON, "-c", TWO_LOGICAL_CPUS] if strategy == "mirrored" else [PYTHON, "-m", "tfseq.train"]
+    straight = subprocess.run(command + train_args(small_book, tmp_path / "straight", strategy), cwd=ROOT,
                               capture_output=True, text=True, timeout=300)
     assert straight.returncode == 0, straight.stderr[-3000:]
     run_dir = tmp_path / "killed"
-    proc = subprocess.Popen(command + train_args(small_book, run_dir, "mirrored"), cwd=ROOT, stdout=subprocess.PIPE,
+    proc = subprocess.Popen(command + train_args(small_book, run_dir, strategy), cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     kill_after_first_epoch([proc], run_dir)
-    resumed = subprocess.run(command + train_args(small_book, run_dir, "mirrored"), cwd=ROOT, capture_output=True,
+    resumed = subprocess.run(command + train_args(small_book, run_dir, strategy), cwd=ROOT, capture_output=True,
                              text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"resuming {run_dir} (epoch " in resumed.stdout
     assert digest(resumed.stdout) == digest(straight.stdout)
 
 
-def start_workers(book, run_dir, epochs=4):
+def start_workers(book, run_dir, epochs=4, data=(None, None)):
     workers = [f"127.0.0.1:{p}" for p in free_ports(2)]
     procs = []
     for index in range(2):
         env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": {"worker": workers},
                                                      "task": {"type": "worker", "index": index}}))
-        procs.append(subprocess.Popen([PYTHON, "-m", "tfseq.train", *train_args(book, run_dir, "multiworker", epochs)],
+        procs.append(subprocess.Popen([PYTHON, "-m", "tfseq.train", *train_args(data[index] or book, run_dir,
+                                                                                 "multiworker", epochs)],
                                       cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     return procs
 
@@ -156,5 +158,20 @@ def test_two_workers_agree_and_resume_together_after_sigkill(small_book, tmp_pat
     for out in resumed:
         assert f"(epoch {epoch} of 4 done)" in out and out.startswith("resuming "), out[:300]
     assert digest(resumed[0]) == digest(resumed[1]) == digest(straight[0])
-    assert not [p for p in Path(tempfile.gettempdir()).glob("tfseq-worker-*") if str(run_dir) in p.name or
-                p.name.endswith("-1") and p.stat().st_mtime > time.time() - 600]
+    worker_copy = [line.split(": ", 1)[1] for line in resumed[1].splitlines() if line.startswith("run folder")][0]
+    assert worker_copy != str(run_dir) and not os.path.exists(worker_copy)
+
+
+def test_a_worker_that_cannot_start_stops_the_others_with_a_message(small_book, tmp_path):
+    procs = start_workers(small_book, tmp_path / "run", data=(None, tmp_path / "missing.txt"))
+    outputs = []
+    try:
+        for proc in procs:
+            outputs.append(proc.communicate(timeout=300)[1])
+    finally:
+        for proc in procs:
+            proc.kill()
+    assert [p.returncode for p in procs] == [2, 2], outputs
+    assert outputs[0].strip().endswith("error: another worker could not start this run; see its message")
+    assert "missing.txt does not exist" in outputs[1]
+    assert not (tmp_path / "run").exists()

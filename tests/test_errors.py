@@ -61,6 +61,7 @@ def bad_files(tmp_path_factory, imdb_archive):
     (("tfseq.train", "charlm", "--set", "model.dropout=1.5"), "model.dropout = 1.5 is out of range"),
     (("tfseq.train", "charlm", "--set", "train.strategy=multiworker", "--run-dir", "{root}/mw"),
      "needs the TF_CONFIG environment variable"),
+    (("tfseq.train", "charlm", "--set", "train.strategy=multiworker"), "train.strategy = 'multiworker' needs --run-dir"),
     # Numbers outside what the code can represent.
     (("tfseq.train", "charlm", "--seed", "99999999999"), "train.seed = 99999999999 is out of range; allowed: 0 to"),
     (("tfseq.train", "charlm", "--epochs", "99999999999999999999"), "train.epochs = 99999999999999999999 is out of"),
@@ -145,6 +146,11 @@ def test_broken_run_folders(tmp_path, small_book):
     checkpoint.write_bytes(good)
     (run / "state.json").write_text(json.dumps({**state, "finished": False, "checkpoint": 5}))
     assert_user_error(tfseq(*train), f"run state {run / 'state.json'} is corrupt (checkpoint)")
+    (run / "state.json").write_text(json.dumps({**state, "finished": False}))
+    history = (run / "history.csv").read_text()
+    (run / "history.csv").write_text("epoch,loss\n1,not a number\n")
+    assert_user_error(tfseq(*train), f"history {run / 'history.csv'} is corrupt")
+    (run / "history.csv").write_text(history)
     (run / "state.json").write_text(json.dumps(state))
     other = tmp_path / "other"
     other.mkdir()

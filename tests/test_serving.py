@@ -110,9 +110,9 @@ def test_export_refuses_a_folder_it_did_not_write(charlm_run, tmp_path):
 def test_exported_generate_checks_its_inputs(charlm_run, tmp_path):
     loaded = tf.saved_model.load(str(export_run(charlm_run.path, tmp_path / "gen")))
 
-    def call(prompts=("The",), length=5, temperature=1.0, top_k=0, top_p=1.0):
+    def call(prompts=("The",), length=5, temperature=1.0, top_k=0, top_p=1.0, seed=1):
         return loaded.generate(tf.constant(list(prompts), tf.string), tf.constant(length), tf.constant(temperature),
-                               tf.constant(top_k), tf.constant(top_p), tf.constant(1, tf.int64))
+                               tf.constant(top_k), tf.constant(top_p), tf.constant(seed, tf.int64))
 
     assert call()["generated"].shape == (1,)
     for kwargs, message in [(dict(temperature=-1.0), "temperature must be >= 0"),
@@ -121,7 +121,8 @@ def test_exported_generate_checks_its_inputs(charlm_run, tmp_path):
                             (dict(top_p=0.0), "top_p must be in (0, 1]"), (dict(top_p=1.5), "top_p must be in (0, 1]"),
                             (dict(top_p=float("nan")), "top_p must be in (0, 1]"),
                             (dict(length=0), "length must be between 1 and"),
-                            (dict(length=2**30), "length must be between 1 and")]:
+                            (dict(length=2**30), "length must be between 1 and"),
+                            (dict(seed=-1), "seed must be >= 0")]:
         with pytest.raises(tf.errors.InvalidArgumentError, match=message.replace("(", r"\(").replace(")", r"\)")):
             call(**kwargs)
     empty = call(prompts=())

@@ -283,6 +283,29 @@ def test_time_budget_stops_before_an_epoch_that_would_cross_it(small_book, tmp_p
     assert "time budget: 3.0 of 3.5 minutes used, another epoch takes 1.0; stopped" in capsys.readouterr().out
 
 
+def test_an_early_stop_survives_a_kill_during_the_final_evaluation(small_book, tmp_path, monkeypatch):
+    from tfseq.charlm import CharLMTask
+
+    cfg = tiny_charlm_config(small_book, epochs=6, steps_per_epoch=2, early_stopping=1)
+    original = trainer.RunCheckpoint.on_epoch_end
+
+    def validation_gets_worse_after_epoch_2(self, epoch, logs=None):
+        original(self, epoch, {**logs, "val_loss": abs(epoch - 1) + 1.0})  # best at epoch 2, worse at 3
+
+    monkeypatch.setattr(trainer.RunCheckpoint, "on_epoch_end", validation_gets_worse_after_epoch_2)
+    straight = trainer.train(cfg, str(tmp_path / "straight"))
+    assert [r["epoch"] for r in straight.read_history()] == [1, 2, 3]
+    evaluate = CharLMTask.final_metrics
+    monkeypatch.setattr(CharLMTask, "final_metrics", lambda self, model: (_ for _ in ()).throw(KeyboardInterrupt))
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train(cfg, str(tmp_path / "resumed"))
+    monkeypatch.setattr(CharLMTask, "final_metrics", evaluate)
+    resumed = trainer.train(cfg, str(tmp_path / "resumed"))
+    assert [r["epoch"] for r in resumed.read_history()] == [1, 2, 3]
+    a, b = (json.loads(run.metrics.read_text()) for run in (straight, resumed))
+    assert a["best_epoch"] == b["best_epoch"] == 2 and a["weights_sha256"] == b["weights_sha256"]
+
+
 def test_a_kill_during_the_final_evaluation_resumes_to_the_same_end(small_book, tmp_path, monkeypatch):
     import itertools
     import types

@@ -41,15 +41,17 @@ def check_tf_config(text: str) -> None:
     """Refuses a TF_CONFIG that names no cluster or no task of it, with the reason in one line."""
     try:
         config = json.loads(text)
-        workers = config["cluster"]["worker"]
-        task = config["task"]
-        ok = isinstance(workers, list) and workers and task["type"] in ("worker", "chief") and \
-            (task["type"] == "chief" or 0 <= int(task["index"]) < len(workers))
-    except (ValueError, KeyError, TypeError):
+        cluster, task = config["cluster"], config["task"]
+        members = cluster.get(task["type"]) if task["type"] in ("worker", "chief") else None
+        index = task.get("index", 0)
+        ok = isinstance(cluster.get("worker", []), list) and isinstance(members, list) and \
+            type(index) is int and 0 <= index < len(members)
+    except (ValueError, KeyError, TypeError, AttributeError):
         ok = False
     if not ok:
         raise UserError("TF_CONFIG must be JSON like {\"cluster\": {\"worker\": [\"host:port\", ...]}, \"task\": "
-                        f"{{\"type\": \"worker\", \"index\": N}}}} with N < the number of workers; got {text[:80]!r}")
+                        f"{{\"type\": \"worker\", \"index\": N}}}} with an integer N < the number of workers (a "
+                        f"\"chief\" task needs a \"chief\" list in the cluster); got {text[:80]!r}")
 
 
 def is_chief(strategy) -> bool:

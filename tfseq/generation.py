@@ -306,7 +306,7 @@ def cut_at_stops(text: str, stops) -> str:
 _ENDPOINT_CHECKS = ("prompt character not in the vocabulary", "empty prompt",
                     f"length must be between 1 and {MAX_LENGTH}", "temperature must be >= 0 (0 = greedy)",
                     "top_k must be >= 0 (0 = no limit)", "top_p must be in (0, 1] (1 = no limit)",
-                    f"prompts x length must be at most {MAX_GENERATED}")
+                    f"prompts x length must be at most {MAX_GENERATED}", "seed must be >= 0")
 
 
 def add_generate_endpoint(archive, generator: CharGenerator, vocab) -> None:
@@ -335,6 +335,7 @@ def add_generate_endpoint(archive, generator: CharGenerator, vocab) -> None:
             tf.debugging.Assert((top_p > 0) & (top_p <= 1), [_ENDPOINT_CHECKS[5]]),
             tf.debugging.Assert(tf.cast(tf.size(prompts), tf.int64) * tf.cast(length, tf.int64) <= MAX_GENERATED,
                                 [_ENDPOINT_CHECKS[6]]),
+            tf.debugging.Assert(seed >= 0, [_ENDPOINT_CHECKS[7]]),
         ]
         def run():
             out, _ = generator.generate_ids(tf.cast(ids.to_tensor(0), tf.int32),

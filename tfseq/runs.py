@@ -32,6 +32,8 @@ from tfseq.errors import UserError, first_line
 from tfseq.files import atomic_write, read_json, write_json
 
 MODELS_DIR = Path("models")
+# What a new run writes before config.toml (which it writes last): a folder holding only these can start a run anew.
+NEWBORN = frozenset({".lock", "vocab.json", "state.json"})
 
 
 @dataclass
@@ -123,14 +125,28 @@ class RunLock:
 
     def __init__(self, run: RunFolder):
         self.path = run.path / ".lock"
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            holder = os.pread(self.fd, 4096, 0).decode("utf-8", "replace").strip() or "another process"
+        while True:
+            try:
+                self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as err:
+                raise UserError(f"cannot lock run folder {run.path}: {err.strerror} ({self.path}); train into a "
+                                "folder you can write") from None
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                holder = os.pread(self.fd, 4096, 0).decode("utf-8", "replace").strip() or "another process"
+                os.close(self.fd)
+                raise UserError(f"{run.path} is in use by another training process ({holder}); wait for it to end, "
+                                "or train into another --run-dir") from None
+            # The file may have been removed (by a holder that released it) between our open and our lock: then
+            # the lock is on an orphan, and the path must be opened again.
+            try:
+                same = os.fstat(self.fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
             os.close(self.fd)
-            raise UserError(f"{run.path} is in use by another training process ({holder}); wait for it to end, or "
-                            "train into another --run-dir") from None
         command = " ".join(["python -m tfseq.train", *sys.argv[1:]])[:300]
         os.ftruncate(self.fd, 0)
         os.pwrite(self.fd, f"pid {os.getpid()} on {socket.gethostname()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}"
@@ -144,7 +160,7 @@ class RunLock:
         """
         if self.fd is not None:
             if remove:
-                self.path.unlink(missing_ok=True)  # while still held: no other process can be using it
+                self.path.unlink(missing_ok=True)  # a process that opened it meanwhile sees the unlink and retries
             os.close(self.fd)  # closing the only descriptor releases the flock
             self.fd = None
 
@@ -174,7 +190,8 @@ def choose_run_dir(cfg: RunConfig, run_dir: str | None) -> tuple[RunFolder, bool
         if run.path.exists() and not run.path.is_dir():
             raise UserError(f"--run-dir {run.path} is a file, not a folder; choose a folder path")
         if not run.config.exists():
-            if run.path.exists() and any(p.name != ".lock" for p in run.path.iterdir()):
+            # A run writes its config last: a folder holding only what comes before it is a run killed at birth.
+            if run.path.exists() and any(p.name not in NEWBORN for p in run.path.iterdir()):
                 raise UserError(f"--run-dir {run.path} is not empty and holds no tfseq run; choose another folder")
             return run, False
         old = run.read_config()

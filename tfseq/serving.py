@@ -197,8 +197,11 @@ def classify(source: str | Path, texts: list[str], batch_size: int = 256) -> tup
         cfg, vocab, model = load_trained(source, task="sentiment")
         serve = tf.function(classifier_function(model, ReviewEncoder(vocab, cfg.data), not cfg.model.mask_zero),
                             input_signature=[STRINGS])
+    if texts and "known_tokens" not in serve(tf.constant(texts[:1])):
+        # Exported before tfseq scored unmasked models review by review: one review per call keeps the promise.
+        return np.array([serve(tf.constant([t]))["probability"].numpy()[0] for t in texts], np.float32), None
     outputs = [serve(tf.constant(texts[i:i + batch_size])) for i in range(0, len(texts), batch_size)]
-    probs = np.concatenate([o["probability"].numpy() for o in outputs]) if outputs else np.zeros(0, np.float32)
-    if outputs and "known_tokens" not in outputs[0]:
-        return probs, None
-    return probs, np.concatenate([o["known_tokens"].numpy() for o in outputs]) if outputs else np.zeros(0, np.int32)
+    if not outputs:
+        return np.zeros(0, np.float32), np.zeros(0, np.int32)
+    return (np.concatenate([o["probability"].numpy() for o in outputs]),
+            np.concatenate([o["known_tokens"].numpy() for o in outputs]))

@@ -153,8 +153,8 @@ class RunCheckpoint(keras.callbacks.Callback):
 def train(cfg: RunConfig, run_dir: str | None = None) -> RunFolder:
     """Trains (or resumes) a run and writes its folder.
 
-    Everything that can be refused (data, model size, a run folder in use, changed data, a damaged checkpoint) is
-    checked before the run's files are written; a folder this call made for a run it then refuses is removed.
+    Everything that can be refused (data, model size, a run folder in use, changed data, a damaged checkpoint or
+    history) is checked before the run's files are written; a new run that is refused leaves nothing behind.
 
     Args:
         cfg: the resolved, checked config.
@@ -163,60 +163,74 @@ def train(cfg: RunConfig, run_dir: str | None = None) -> RunFolder:
     Returns:
         The run folder, holding config, vocabulary, weights, history, metrics and plot.
     """
+    if cfg.train.strategy == "multiworker" and not run_dir:
+        raise UserError("train.strategy = 'multiworker' needs --run-dir, the same on every worker: it names the run "
+                        "that every worker trains and resumes")
     # A multi-worker strategy must exist before TensorFlow runs its first op in this process.
     strategy = make_strategy(cfg.train.strategy)
     chief = is_chief(strategy)
     total = worker_sum(strategy)
-    lock, made, started = None, None, False
+    lock, made, started, resume = None, None, False, False
     try:
+        # What can be refused before any variable exists; then every worker learns whether all of them could
+        # start. (Workers must make the same collective calls in the same order, and making a variable is one.)
         error = None
         try:
             run, resume, lock, made = _claim_run(cfg, run_dir, strategy, chief)
             task = make_task(cfg)
             state = _start_state(run, resume, task)
+            history = [r for r in run.read_history() if r["epoch"] <= state["epoch"]] if resume else []
+        except UserError as err:
+            error = err
+        _all_started(total, error)
+        try:
             model = _compiled_model(cfg, task, strategy)
             restored = None
             if state.get("checkpoint") and cfg.train.strategy == "multiworker":
-                # Assigning a multi-worker variable is a collective that every worker must join: the chief reads
-                # its checkpoint into a plain model, and every worker then takes those values below.
-                plain = _load_checkpoint(_compiled_model(cfg, task, tf.distribute.get_strategy()), run, state)
-                restored = [keras.ops.convert_to_numpy(v.value) for v in plain.weights + plain.optimizer.variables]
+                restored = _chief_values(cfg, task, run.checkpoints / str(state["checkpoint"]), run)
             elif state.get("checkpoint"):
                 with strategy.scope():
-                    _load_checkpoint(model, run, state)
+                    _load_weights(model, run.checkpoints / str(state["checkpoint"]), run)
         except UserError as err:
             error = err
-        # Every worker learns whether all of them could start, and the chief's state; the others then copy the
-        # chief's weights. (On one worker this is a no-op.)
-        shared = total([float(error is not None)] + [v * chief for v in ([0.0] * 5 if error else _state_vector(state))])
-        if error:
-            raise error
-        if shared[0]:
-            raise UserError("another worker could not start this run; see its message")
+        # Every worker learns the chief's state, and the others then take the chief's weights.
+        shared = _all_started(total, error, _state_vector(state) if chief and not error else [0.0] * 6)
         if not chief:
-            state = _state_from_vector(state, shared[1:])
+            state = _state_from_vector(state, shared)
         if cfg.train.strategy == "multiworker" and state["epoch"]:
             _copy_from_chief(model, total, restored)
         if not resume:
-            run.write_config(cfg)
+            # The config last: it is what makes a folder a run, so a kill before it leaves a folder a new run reuses.
             save_vocab(task.vocab, run.vocab)
             run.write_state(state)
-        started = True  # the run is written: from here on, an interrupted run is resumed, not removed
-        return _fit_and_finish(cfg, run, task, model, state, resume, strategy, total)
+            run.write_config(cfg)
+        started = True  # from here on, an interrupted run is resumed, not removed
+        return _fit_and_finish(cfg, run, task, model, state, history, strategy, total)
     finally:
         if lock:
             # A new run refused before it started leaves nothing: not its folder, not its lock file.
             lock.release(remove=not started and not resume)
         if made and not started:
             shutil.rmtree(made, ignore_errors=True)
-        if not chief and cfg.train.strategy == "multiworker":
-            shutil.rmtree(worker_folder(cfg, run_dir, strategy), ignore_errors=True)
+        if not chief:
+            shutil.rmtree(worker_folder(run_dir, strategy), ignore_errors=True)
 
 
-def worker_folder(cfg: RunConfig, run_dir: str | None, strategy) -> Path:
+def _all_started(total, error: UserError | None, values=()) -> np.ndarray:
+    """Raises this worker's error, or a note that another worker failed; else returns the sum of `values` over the
+    workers. Every worker calls it at the same point (on one worker it only raises `error`)."""
+    shared = total([float(error is not None), *values])
+    if error:
+        raise error
+    if shared[0]:
+        raise UserError("another worker could not start this run; see its message")
+    return shared[1:]
+
+
+def worker_folder(run_dir: str, strategy) -> Path:
     """Where a non-chief worker keeps its copy of the run while it trains (deleted at the end; the same path for
-    the same command, so a folder left by a killed worker is cleared by the next run)."""
-    name = hashlib.sha1(str(Path(run_dir or cfg.pipeline or cfg.task).resolve()).encode()).hexdigest()[:12]
+    the same --run-dir, so a folder left by a killed worker is cleared by the next run)."""
+    name = hashlib.sha1(str(Path(run_dir).resolve()).encode()).hexdigest()[:12]
     return Path(tempfile.gettempdir()) / f"tfseq-worker-{name}-{worker_index(strategy)}"
 
 
@@ -228,16 +242,23 @@ def _claim_run(cfg: RunConfig, run_dir: str | None, strategy, chief: bool):
         get a fresh private folder and no lock.
     """
     if not chief:
-        folder = worker_folder(cfg, run_dir, strategy)
+        folder = worker_folder(run_dir, strategy)
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
         return RunFolder(folder), False, None, None
-    run, resume = choose_run_dir(cfg, run_dir)
-    made = None if run.path.exists() else run.path
-    try:
-        run.path.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise UserError(f"cannot create run folder {run.path}: {err.strerror}") from None
+    while True:
+        run, resume = choose_run_dir(cfg, run_dir)
+        made = None
+        if not run.path.exists():
+            try:
+                run.path.mkdir(parents=True)  # exclusive: of two processes choosing this name, one makes it
+                made = run.path
+            except FileExistsError:
+                if not run_dir:
+                    continue  # another run took the timestamped name this second: choose again
+            except OSError as err:
+                raise UserError(f"cannot create run folder {run.path}: {err.strerror}") from None
+        break
     try:
         lock = RunLock(run)
     except UserError:
@@ -303,9 +324,8 @@ def _compiled_model(cfg: RunConfig, task, strategy) -> keras.Model:
     return model
 
 
-def _load_checkpoint(model: keras.Model, run: RunFolder, state: dict) -> keras.Model:
-    """Loads the last finished epoch's weights and optimizer state into `model`, and returns it."""
-    path = run.checkpoints / str(state["checkpoint"])
+def _load_weights(model: keras.Model, path: Path, run: RunFolder) -> keras.Model:
+    """Loads a checkpoint's weights and optimizer state into `model`, and returns it."""
     try:
         model.load_weights(path)
     except Exception as err:  # h5py and Keras raise many types for a missing, truncated or mismatched file
@@ -314,18 +334,29 @@ def _load_checkpoint(model: keras.Model, run: RunFolder, state: dict) -> keras.M
     return model
 
 
+def _chief_values(cfg: RunConfig, task, path: Path, run: RunFolder) -> list[np.ndarray]:
+    """The arrays of `weights + optimizer.variables` in a checkpoint, read into a model outside any strategy.
+
+    Assigning a multi-worker variable is a collective that every worker must join: the chief reads its checkpoint
+    this way, and every worker then takes the values through `_copy_from_chief`.
+    """
+    plain = _load_weights(_compiled_model(cfg, task, tf.distribute.get_strategy()), path, run)
+    return [keras.ops.convert_to_numpy(v.value) for v in plain.weights + plain.optimizer.variables]
+
+
 def _state_vector(state: dict) -> list[float]:
-    """The part of the chief's state every worker must share, as numbers."""
-    best = state.get("best_value")
-    return [float(state["epoch"]), float(state["train_seconds"]), math.nan if best is None else float(best),
-            float(state.get("best_epoch", 0)), float(bool(state.get("stop_reason")))]
+    """The part of the chief's state every worker must share, as numbers (no NaN: the others add zeros)."""
+    has_best = state.get("best_value") is not None
+    return [float(state["epoch"]), float(state["train_seconds"]), float(has_best),
+            float(state["best_value"]) if has_best else 0.0, float(state.get("best_epoch", 0)),
+            float(bool(state.get("stop_reason")))]
 
 
 def _state_from_vector(state: dict, values) -> dict:
-    epoch, seconds, best, best_epoch, stopped = (float(v) for v in values)
+    epoch, seconds, has_best, best, best_epoch, stopped = (float(v) for v in values)
     state = {**state, "epoch": int(epoch), "train_seconds": seconds,
              "stop_reason": "stopped by the chief" if stopped else ""}
-    if not math.isnan(best):
+    if has_best:
         state.update(best_value=best, best_epoch=int(best_epoch))
     return state
 
@@ -349,10 +380,9 @@ def _copy_from_chief(model: keras.Model, total, values: list | None) -> None:
         offset += size
 
 
-def _fit_and_finish(cfg: RunConfig, run: RunFolder, task, model: keras.Model, state: dict, resume: bool, strategy,
-                    total) -> RunFolder:
-    history = [r for r in run.read_history() if r["epoch"] <= state["epoch"]] if resume else []
-    print(("resuming " if resume or state["epoch"] else "training into ") + f"{run.path} (epoch {state['epoch']} of "
+def _fit_and_finish(cfg: RunConfig, run: RunFolder, task, model: keras.Model, state: dict, history: list[dict],
+                    strategy, total) -> RunFolder:
+    print(("resuming " if history or state["epoch"] else "training into ") + f"{run.path} (epoch {state['epoch']} of "
           f"{cfg.train.epochs} done)" + "\n" + task.describe(), flush=True)
     for warning in cudnn_warnings(model):
         print(f"warning: {warning}", file=sys.stderr, flush=True)
@@ -375,7 +405,11 @@ def _fit_and_finish(cfg: RunConfig, run: RunFolder, task, model: keras.Model, st
         run.write_state({**state, "failure": checkpoint.failure})
         raise UserError(checkpoint.failure)
     if cfg.train.early_stopping and state.get("best_epoch"):
-        model.load_weights(run.best)
+        if cfg.train.strategy == "multiworker":
+            _copy_from_chief(model, total, _chief_values(cfg, task, run.best, run) if chief else None)
+        else:
+            with strategy.scope():
+                _load_weights(model, run.best, run)
     atomic_save(run.weights, model.save_weights, suffix=".weights.h5")
     metrics = {**task.final_metrics(model), "epochs": state["epoch"], "train_minutes": state["train_seconds"] / 60,
                "weights_sha256": weights_digest(model)}
