@@ -40,6 +40,9 @@ def test_predict_from_the_run_folder_and_from_stdin(sentiment_run):
     assert done.returncode == 0, done.stderr
     rows = [json.loads(line) for line in done.stdout.splitlines()]
     assert [r["label"] for r in rows] == ["positive", "negative"] and rows[0]["text"] == POSITIVE[0]
+    after_option = subprocess.run([PYTHON, "-m", "tfseq.predict", str(sentiment_run.path), "--threshold", "0.5",
+                                   NEGATIVE[0]], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert after_option.returncode == 0 and after_option.stdout.startswith("negative\t"), after_option.stderr
     piped = subprocess.run([PYTHON, "-m", "tfseq.predict", str(sentiment_run.path)], cwd=ROOT, capture_output=True,
                            text=True, input=f"{POSITIVE[1]}\n{NEGATIVE[1]}\n", timeout=300)
     assert piped.returncode == 0, piped.stderr

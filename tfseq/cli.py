@@ -26,15 +26,15 @@ class Parser(argparse.ArgumentParser):
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
-    def parse_args(self, args=None, namespace=None):
+    def parse_known_args(self, args=None, namespace=None):
         """Parses as argparse does, then refuses arguments that are not UTF-8 text (they arrive as lone
-        surrogates, which TensorFlow, TOML and JSON cannot take)."""
-        parsed = super().parse_args(args, namespace)
+        surrogates, which TensorFlow, TOML and JSON cannot take). Every parse_* method comes through here."""
+        parsed, extras = super().parse_known_args(args, namespace)
         for name, value in vars(parsed).items():
             for item in value if isinstance(value, list) else [value]:
                 if isinstance(item, str) and not is_utf8(item):
                     self.error(f"argument {name} is not valid UTF-8 text: {item!r}")
-        return parsed
+        return parsed, extras
 
 
 def import_tensorflow() -> None:

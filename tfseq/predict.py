@@ -29,7 +29,7 @@ def build_parser() -> Parser:
 
 
 def main(argv=None) -> None:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_intermixed_args(argv)  # reviews may come before or after the options
 
     def job():
         if not 0 < args.threshold < 1:

@@ -159,8 +159,15 @@ def _read_csv(path: Path) -> Reviews:
 
     try:
         frame = pd.read_csv(path, encoding="utf-8", dtype={"review": str}, keep_default_na=False)
-    except UnicodeDecodeError as err:
-        raise UserError(f"{path} is not UTF-8 (byte offset {err.start})") from None
+    except UnicodeDecodeError:
+        raw = path.read_bytes()
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as err:  # pandas reports offsets within its read buffer: find the byte itself
+            line = raw[: err.start].count(b"\n") + 1
+            raise UserError(f"{path} is not UTF-8: byte 0x{raw[err.start]:02x} at offset {err.start} (line {line}) "
+                            "cannot be decoded; re-encode the file as UTF-8") from None
+        raise
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
         raise UserError(f"{path} is not a readable CSV ({str(err).strip().splitlines()[0][:160]})") from None
     column = "sentiment" if "sentiment" in frame.columns else "label" if "label" in frame.columns else None
