@@ -61,7 +61,8 @@ def bad_files(tmp_path_factory, imdb_archive):
     (("tfseq.train", "charlm", "--set", "model.dropout=1.5"), "model.dropout = 1.5 is out of range"),
     (("tfseq.train", "charlm", "--set", "train.strategy=multiworker", "--run-dir", "{root}/mw"),
      "needs the TF_CONFIG environment variable"),
-    (("tfseq.train", "charlm", "--set", "train.strategy=multiworker"), "train.strategy = 'multiworker' needs --run-dir"),
+    (("tfseq.train", "charlm", "--set", "train.strategy=multiworker"),
+     "train.strategy = 'multiworker' needs --run-dir"),
     # Numbers outside what the code can represent.
     (("tfseq.train", "charlm", "--seed", "99999999999"), "train.seed = 99999999999 is out of range; allowed: 0 to"),
     (("tfseq.train", "charlm", "--epochs", "99999999999999999999"), "train.epochs = 99999999999999999999 is out of"),
@@ -116,11 +117,20 @@ def test_a_refused_run_leaves_an_existing_empty_folder_empty(tmp_path):
     assert list((tmp_path / "empty").iterdir()) == []
 
 
-def test_bad_tf_config_is_one_line(tmp_path):
+@pytest.mark.parametrize("tf_config", [
+    "garbage", '{"cluster": {"worker": [1, 2]}, "task": {"type": "worker", "index": 0}}',
+    '{"cluster": {"worker": ["nocolon"]}, "task": {"type": "worker", "index": 0}}'])
+def test_bad_tf_config_is_one_line(tmp_path, tf_config):
     done = tfseq("tfseq.train", "charlm", "--set", "train.strategy=multiworker", "--run-dir", str(tmp_path / "r"),
-                 env={"TF_CONFIG": "garbage"})
+                 env={"TF_CONFIG": tf_config})
     assert_user_error(done, "TF_CONFIG must be JSON like")
     assert not (tmp_path / "r").exists()
+
+
+def test_predict_with_stdin_closed():
+    done = subprocess.run(["bash", "-c", f"{PYTHON} -m tfseq.predict nowhere <&-"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert_user_error(done, "stdin is closed; pass the texts as arguments or pipe them in")
 
 
 def test_replace_flag_reads_a_file_that_is_not_utf8(bad_files, tmp_path):
@@ -146,6 +156,14 @@ def test_broken_run_folders(tmp_path, small_book):
     checkpoint.write_bytes(good)
     (run / "state.json").write_text(json.dumps({**state, "finished": False, "checkpoint": 5}))
     assert_user_error(tfseq(*train), f"run state {run / 'state.json'} is corrupt (checkpoint)")
+    victim = tmp_path / "victim.weights.h5"
+    victim.write_bytes(good)
+    (run / "state.json").write_text(json.dumps({**state, "finished": False, "checkpoint": "../../victim.weights.h5"}))
+    assert_user_error(tfseq(*train), f"run state {run / 'state.json'} is corrupt (checkpoint)")
+    assert victim.read_bytes() == good  # a name from state.json never reaches a file outside the run
+    (run / "state.json").write_text(json.dumps({**state, "finished": False, "epoch": 999,
+                                                "checkpoint": "epoch-0999.weights.h5"}))
+    assert_user_error(tfseq(*train), "is corrupt: it records epoch 999 of a 1-epoch run")
     (run / "state.json").write_text(json.dumps({**state, "finished": False}))
     history = (run / "history.csv").read_text()
     (run / "history.csv").write_text("epoch,loss\n1,not a number\n")
@@ -156,6 +174,8 @@ def test_broken_run_folders(tmp_path, small_book):
     other.mkdir()
     assert_user_error(tfseq("tfseq.export", str(run), "--out", str(run)), "holds the run folder")
     assert_user_error(tfseq("tfseq.export", str(run), "--out", str(tmp_path), "--force"), "holds the run folder")
+    assert_user_error(tfseq("tfseq.export", str(run), "--out", str(run / "checkpoints"), "--force"),
+                      "is inside the run folder")
     assert (run / "config.toml").is_file()
     (run / "model.weights.h5").write_bytes(b"not an h5 file")
     assert_user_error(tfseq("tfseq.sample", str(run)), "cannot load weights")

@@ -73,6 +73,8 @@ def read_stdin_lines(what: str) -> list[str]:
     Raises:
         UserError naming the line and byte that are not UTF-8.
     """
+    if sys.stdin is None:
+        raise UserError(f"{what} is closed; pass the texts as arguments or pipe them in")
     raw = sys.stdin.buffer.read()
     try:
         text = raw.decode("utf-8-sig")

@@ -44,14 +44,17 @@ def check_tf_config(text: str) -> None:
         cluster, task = config["cluster"], config["task"]
         members = cluster.get(task["type"]) if task["type"] in ("worker", "chief") else None
         index = task.get("index", 0)
+        addresses = [a for role in ("chief", "worker") for a in cluster.get(role, [])]
         ok = isinstance(cluster.get("worker", []), list) and isinstance(members, list) and \
-            type(index) is int and 0 <= index < len(members)
+            type(index) is int and 0 <= index < len(members) and \
+            all(isinstance(a, str) and a.rpartition(":")[2].isdigit() and a.rpartition(":")[0] for a in addresses)
     except (ValueError, KeyError, TypeError, AttributeError):
         ok = False
     if not ok:
         raise UserError("TF_CONFIG must be JSON like {\"cluster\": {\"worker\": [\"host:port\", ...]}, \"task\": "
-                        f"{{\"type\": \"worker\", \"index\": N}}}} with an integer N < the number of workers (a "
-                        f"\"chief\" task needs a \"chief\" list in the cluster); got {text[:80]!r}")
+                        "{\"type\": \"worker\", \"index\": N}} with an integer N < the number of workers and "
+                        "addresses host:port (a \"chief\" task needs a \"chief\" list in the cluster); got "
+                        f"{text[:80]!r}")
 
 
 def is_chief(strategy) -> bool:

@@ -13,8 +13,8 @@ from typing import Callable
 
 from tfseq.errors import UserError
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)
+UMASK = os.umask(0)
+os.umask(UMASK)
 
 
 def atomic_write(path: str | Path, data: str | bytes) -> None:
@@ -35,7 +35,7 @@ def atomic_save(path: str | Path, save: Callable[[str], object], suffix: str = "
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
     os.close(fd)
-    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; the rename should leave an ordinary file
+    os.chmod(tmp, 0o666 & ~UMASK)  # mkstemp makes 0600; the rename should leave an ordinary file
     try:
         save(tmp)
         with open(tmp, "rb") as fh:
@@ -69,3 +69,5 @@ def read_json(path: str | Path, what: str):
         raise UserError(f"{what} {path} is missing") from None
     except (ValueError, UnicodeDecodeError) as err:
         raise UserError(f"{what} {path} is corrupt ({err})") from None
+    except OSError as err:
+        raise UserError(f"cannot read {what} {path}: {err.strerror}") from None

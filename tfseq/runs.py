@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import fcntl
 import io
+import math
 import os
 import socket
 import sys
@@ -27,7 +28,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from tfseq.config import RunConfig, config_from_dict, dumps_toml, read_toml
+from tfseq.config import INT32_MAX, RunConfig, config_from_dict, dumps_toml, read_toml
 from tfseq.errors import UserError, first_line
 from tfseq.files import atomic_write, read_json, write_json
 
@@ -72,7 +73,19 @@ class RunFolder:
                  "best_epoch": int, "stop_reason": str, "failure": str, "data_fingerprint": str, "finished": bool}
         wrong = [key for key, kind in kinds.items() if isinstance(state, dict) and key in state and
                  (not isinstance(state[key], kind) or isinstance(state[key], bool) and kind is not bool)]
-        if not isinstance(state, dict) or "epoch" not in state or wrong or state["epoch"] < 0:
+        if isinstance(state, dict) and not wrong and isinstance(state.get("epoch"), int):
+            epoch, checkpoint = state["epoch"], state.get("checkpoint")
+            checks = {
+                "epoch": 0 <= epoch <= INT32_MAX,
+                "train_seconds": "train_seconds" in state and math.isfinite(state["train_seconds"]) and
+                state["train_seconds"] >= 0,
+                # The name this folder gives its epoch's checkpoint, nothing else: never a path out of the run.
+                "checkpoint": checkpoint is None or epoch > 0 and checkpoint == self.checkpoint(epoch).name,
+                "best_epoch": 1 <= state.get("best_epoch", 1) <= max(epoch, 1),
+                "data_fingerprint": len(state.get("data_fingerprint", "0" * 64)) == 64,
+            }
+            wrong = [key for key, ok in checks.items() if not ok]
+        if not isinstance(state, dict) or "epoch" not in state or wrong:
             raise UserError(f"run state {self.state} is corrupt ({', '.join(wrong) or 'epoch'}); restore it, or "
                             "train into a new --run-dir")
         return state
@@ -99,7 +112,7 @@ class RunFolder:
                     rows.append({k: (int(v) if k == "epoch" else float(v)) for k, v in row.items() if v != ""})
                     if "epoch" not in rows[-1]:
                         raise ValueError(f"line {len(rows) + 1} has no epoch")
-        except (ValueError, TypeError, AttributeError, UnicodeDecodeError, csv.Error) as err:
+        except (ValueError, TypeError, AttributeError, UnicodeDecodeError, csv.Error, OSError) as err:
             raise UserError(f"history {self.history} is corrupt ({str(err)[:120]}); restore it or delete it (the "
                             "run then resumes with the history of the epochs still to come only)") from None
         return rows

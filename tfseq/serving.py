@@ -6,6 +6,7 @@ with plain `tf.saved_model.load` in any process that has TensorFlow.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -18,7 +19,7 @@ from tfseq.config import SentimentData
 from tfseq.data.imdb import vocab_table
 from tfseq.data.text import WordVocab, tokenize
 from tfseq.errors import UserError
-from tfseq.files import fsync_dir, write_json
+from tfseq.files import UMASK, fsync_dir, write_json
 
 STRINGS = tf.TensorSpec([None], tf.string, name="text")
 
@@ -101,6 +102,9 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, force: bool =
     if out.resolve() == run_path or out.resolve() in run_path.parents:
         raise UserError(f"--out {out} holds the run folder {run_dir} itself; give a folder outside it (or the "
                         "default, RUN_DIR/savedmodel)")
+    if run_path in out.resolve().parents and out.resolve() != run_path / "savedmodel":
+        raise UserError(f"--out {out} is inside the run folder {run_dir}, among the run's own files; give a folder "
+                        "outside it (or the default, RUN_DIR/savedmodel)")
     check_export_folder(out, Path(run_dir), force)
     cfg, vocab, model = load_trained(run_dir)
     archive = keras.export.ExportArchive()
@@ -118,6 +122,7 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, force: bool =
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        os.chmod(staging, 0o777 & ~UMASK)  # mkdtemp makes 0700: the SavedModel should be an ordinary folder
     except OSError as err:
         raise UserError(f"cannot write --out {out}: {err.strerror} ({err.filename}); choose a folder path whose "
                         "parent is a writable folder") from None

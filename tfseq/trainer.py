@@ -279,6 +279,9 @@ def _start_state(run: RunFolder, resume: bool, task) -> dict:
     if not resume:
         return {"epoch": 0, "train_seconds": 0.0, "finished": False, "data_fingerprint": fingerprint}
     state = run.read_state()
+    if state["epoch"] > task.cfg.train.epochs:
+        raise UserError(f"run state {run.state} is corrupt: it records epoch {state['epoch']} of a "
+                        f"{task.cfg.train.epochs}-epoch run; restore it, or train into a new --run-dir")
     stored = state.get("data_fingerprint")
     changed = stored != fingerprint if stored else load_vocab(run.vocab) != task.vocab
     if changed:
