@@ -45,6 +45,10 @@ def test_every_field_has_a_default():
     ("model.bigram_buckets=1024", "model.bigram_buckets and model.token_dropout are for classifiers"),
     ("train.monitor=val_accuracy", "train.monitor = 'val_accuracy' is for classifiers"),
     ("train.monitor=accuracy", "train.monitor = 'accuracy' is not allowed; choose one of: val_loss, val_accuracy"),
+    ("data.start_marker=caf\udce9", "data.start_marker = 'caf\\udce9' is not valid UTF-8 text"),
+    ("train.seed=4294967296", "train.seed = 4294967296 is out of range; allowed: 0 to 4294967295"),
+    ("train.clipnorm=nan", "train.clipnorm = nan must be a finite number"),
+    ("model.mask_zero=true", "model.mask_zero = true cannot be used with head = 'next_token'"),
 ])
 def test_bad_overrides_name_the_key(override, message):
     with pytest.raises(UserError) as err:

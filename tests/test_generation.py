@@ -118,6 +118,16 @@ def test_filter_logits_masks_exactly_what_it_should():
     assert np.isneginf(out[[0, 4]]).all() and np.array_equal(out[[1, 2, 3]], [3.0, 1.0, 2.0])
 
 
+def test_more_than_one_call_can_hold_is_refused_before_any_work():
+    from tfseq.generation import MAX_GENERATED, check_request
+
+    with pytest.raises(UserError, match=r"27 prompts x length 10,000,000 = 270,000,000 ids to generate, more than "
+                                        r"one call can hold \(268,435,456\)"):
+        check_request(["The"] * 27, 10_000_000, SampleConfig())
+    check_request(["The"] * 26, 10_000_000, SampleConfig())  # 260,000,000 fits under 2^28
+    assert MAX_GENERATED == 2**28
+
+
 @pytest.mark.parametrize("kwargs, length, prompt, message", [
     (dict(temperature=-1.0), 5, "The", r"temperature = -1.0 must be >= 0 \(0 means greedy"),
     (dict(top_k=-2), 5, "The", "top_k = -2 must be >= 0"),

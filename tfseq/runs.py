@@ -79,8 +79,8 @@ class RunFolder:
                 "epoch": 0 <= epoch <= INT32_MAX,
                 "train_seconds": "train_seconds" in state and math.isfinite(state["train_seconds"]) and
                 state["train_seconds"] >= 0,
-                # The name this folder gives its epoch's checkpoint, nothing else: never a path out of the run.
-                "checkpoint": checkpoint is None or epoch > 0 and checkpoint == self.checkpoint(epoch).name,
+                # After an epoch, the name this folder gives that epoch's checkpoint: never a path out of the run.
+                "checkpoint": checkpoint == self.checkpoint(epoch).name if epoch else checkpoint is None,
                 "best_epoch": 1 <= state.get("best_epoch", 1) <= max(epoch, 1),
                 "data_fingerprint": len(state.get("data_fingerprint", "0" * 64)) == 64,
             }
@@ -113,7 +113,7 @@ class RunFolder:
                     if "epoch" not in rows[-1]:
                         raise ValueError(f"line {len(rows) + 1} has no epoch")
         except (ValueError, TypeError, AttributeError, UnicodeDecodeError, csv.Error, OSError) as err:
-            raise UserError(f"history {self.history} is corrupt ({str(err)[:120]}); restore it or delete it (the "
+            raise UserError(f"history {self.history} is corrupt ({first_line(err, 120)}); restore it or delete it (the "
                             "run then resumes with the history of the epochs still to come only)") from None
         return rows
 
@@ -266,7 +266,7 @@ def load_trained(path: str | Path, task: str | None = None):
         state = run.read_state()
         if not state.get("checkpoint"):
             raise UserError(f"{run.path} has no weights yet: training has not finished an epoch")
-        weights = run.checkpoints / str(state["checkpoint"])
+        weights = run.checkpoints / state["checkpoint"]
     model = build_model(cfg.model, vocab.size)
     try:
         with warnings.catch_warnings():  # Keras warns before it raises on a mismatch: the error says it all

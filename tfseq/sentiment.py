@@ -79,12 +79,13 @@ class SentimentTask:
     def final_metrics(self, model: keras.Model) -> dict:
         """Validation and test accuracy, loss and AUC, the test confusion counts (threshold 0.5), and the test
         accuracy without the test reviews whose text also appears in training."""
-        out = {}
+        out, scored = {}, {}
         for split in ("val", "test"):
             data, order = self._eval(split)
             probs = model.predict(data.map(lambda x, y: x), verbose=0)[:, 0].astype(np.float64)
-            labels = self.encoded[split].labels[order]
-            out.update({f"{split}_{k}": v for k, v in binary_scores(probs, labels).items()})
+            scored[split] = probs, self.encoded[split].labels[order], order
+            out.update({f"{split}_{k}": v for k, v in binary_scores(*scored[split][:2]).items()})
+        probs, labels, order = scored["test"]
         predicted = probs >= 0.5
         seen = self.test_seen[order]
         out.update({

@@ -98,13 +98,6 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, force: bool =
     from tfseq.runs import load_trained
 
     out = Path(out) if out else Path(run_dir) / "savedmodel"
-    run_path = Path(run_dir).resolve()
-    if out.resolve() == run_path or out.resolve() in run_path.parents:
-        raise UserError(f"--out {out} holds the run folder {run_dir} itself; give a folder outside it (or the "
-                        "default, RUN_DIR/savedmodel)")
-    if run_path in out.resolve().parents and out.resolve() != run_path / "savedmodel":
-        raise UserError(f"--out {out} is inside the run folder {run_dir}, among the run's own files; give a folder "
-                        "outside it (or the default, RUN_DIR/savedmodel)")
     check_export_folder(out, Path(run_dir), force)
     cfg, vocab, model = load_trained(run_dir)
     archive = keras.export.ExportArchive()
@@ -144,11 +137,19 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, force: bool =
 
 
 def check_export_folder(out: Path, run_dir: Path, force: bool) -> None:
-    """Refuses an export folder that holds anything but an earlier export of the same run (unless `force`).
+    """Refuses an export folder that is, holds or lies among the run's own files (always), or that holds anything
+    but an earlier export of the same run (unless `force`).
 
     Raises:
         UserError naming what the folder holds, and the way out.
     """
+    run_path, target = run_dir.resolve(), out.resolve()
+    if target == run_path or target in run_path.parents:
+        raise UserError(f"--out {out} holds the run folder {run_dir} itself; give a folder outside it (or the "
+                        "default, RUN_DIR/savedmodel)")
+    if run_path in target.parents and target != run_path / "savedmodel":
+        raise UserError(f"--out {out} is inside the run folder {run_dir}, among the run's own files; give a folder "
+                        "outside it (or the default, RUN_DIR/savedmodel)")
     if not out.exists():
         return
     if not out.is_dir():

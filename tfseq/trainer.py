@@ -187,10 +187,10 @@ def train(cfg: RunConfig, run_dir: str | None = None) -> RunFolder:
             model = _compiled_model(cfg, task, strategy)
             restored = None
             if state.get("checkpoint") and cfg.train.strategy == "multiworker":
-                restored = _chief_values(cfg, task, run.checkpoints / str(state["checkpoint"]), run)
+                restored = _chief_values(cfg, task, run.checkpoints / state["checkpoint"], run)
             elif state.get("checkpoint"):
                 with strategy.scope():
-                    _load_weights(model, run.checkpoints / str(state["checkpoint"]), run)
+                    _load_weights(model, run.checkpoints / state["checkpoint"], run)
         except UserError as err:
             error = err
         # Every worker learns the chief's state, and the others then take the chief's weights.
@@ -290,9 +290,6 @@ def _start_state(run: RunFolder, resume: bool, task) -> dict:
                         "--run-dir")
     if state.get("failure"):
         raise UserError(state["failure"])
-    if state["epoch"] and not state.get("checkpoint"):
-        raise UserError(f"run state {run.state} names no checkpoint for epoch {state['epoch']}; the run cannot "
-                        "resume: train into a new --run-dir")
     return {**state, "data_fingerprint": fingerprint}
 
 

@@ -167,7 +167,7 @@ def _read_csv(path: Path) -> Reviews:
             line = raw[: err.start].count(b"\n") + 1
             raise UserError(f"{path} is not UTF-8: byte 0x{raw[err.start]:02x} at offset {err.start} (line {line}) "
                             "cannot be decoded; re-encode the file as UTF-8") from None
-        raise
+        raise UserError(f"{path} could not be read as UTF-8 text by pandas; re-save it as UTF-8 CSV") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
         raise UserError(f"{path} is not a readable CSV ({str(err).strip().splitlines()[0][:160]})") from None
     column = "sentiment" if "sentiment" in frame.columns else "label" if "label" in frame.columns else None
