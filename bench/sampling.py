@@ -56,7 +56,7 @@ def main() -> None:
     from tfseq.config import ModelConfig, SampleConfig
     from tfseq.data.text import CharVocab, read_text
     from tfseq.generation import CharGenerator, add_generate_endpoint, generate
-    from tfseq.modeling import build_model
+    from tfseq.models.factory import build_model
 
     vocab = CharVocab.from_text(read_text(BOOK))
     keras.utils.set_random_seed(1)

@@ -22,54 +22,28 @@ INT32_MAX = 2**31 - 1  # TensorFlow sizes, counts and steps are int32 in places:
 INT64_MAX = 2**63 - 1
 SEED_MAX = 2**32 - 1  # NumPy's and Keras' global seeds are unsigned 32-bit
 PIPELINES_DIR = PROJECT_ROOT / "pipelines"
-TASKS = ("charlm", "sentiment")
-DEFAULT_PIPELINES = {"charlm": "charlm_quick", "sentiment": "imdb_default"}
 
 
 @dataclass
-class CharLMData:
-    """Where a char-LM's text comes from and how it is cut into training windows."""
+class TextEncoding:
+    """How word-level texts are tokenized, encoded and batched (the [data] section of classifier tasks)."""
 
-    path: str = ""  # text file to learn from; "" = the embedded book (The Mysterious Island, Project Gutenberg #1268)
-    encoding_errors: str = "strict"  # strict: refuse bytes that are not UTF-8 | replace: turn them into U+FFFD
-    start_marker: str = ""  # text starts at the first occurrence of this; "" or not found: after "*** START OF" line
-    end_marker: str = "End of the Project Gutenberg"  # text ends before this, or before the "*** END OF" line
-    val_fraction: float = 0.1  # trailing fraction of the text held out for validation (one contiguous piece)
-    seq_len: int = 100  # characters per training window (the targets are the same window shifted by one)
-
-    def check(self) -> None:
-        _check_choice("data.encoding_errors", self.encoding_errors, ("strict", "replace"))
-        _check_range("data.val_fraction", self.val_fraction, 0.0, 0.5, low_open=True)
-        _check_positive("data.seq_len", self.seq_len)
-
-
-@dataclass
-class SentimentData:
-    """Where IMDb reviews come from, how they are split, tokenized, encoded and batched."""
-
-    path: str = ""  # aclImdb_v1.tar.gz, an extracted aclImdb/ folder, a CSV (review + sentiment/label), or "tfds"
-    tfds_data_dir: str = ""  # TFDS data dir for path = "tfds"; "" = TFDS's default (~/tensorflow_datasets)
-    split: str = "official"  # official: 25k train / 25k test | textbook: shuffled 50k -> 25k test/20k train/5k val
-    val_fraction: float = 0.2  # official split: fraction of the training MOVIES held out (all their reviews)
-    split_seed: int = 0  # seed of the validation carve (official) or of the 50k shuffle (textbook)
-    limit: int = 0  # keep only this many reviews of each split, a stratified sample (tiny runs); 0 = all
+    limit: int = 0  # keep only this many texts of each split, a stratified sample (tiny runs); 0 = all
     tokenizer: str = "book"  # book: tfds Tokenizer's tokens | lower: lowercased, "<br />" removed, same splitting
     max_tokens: int = 0  # vocabulary cap, most frequent tokens first; 0 = every token of the training split
     min_count: int = 1  # leave out tokens seen fewer times than this in the training split
-    max_length: int = 0  # tokens kept per review; 0 = all
-    truncate: str = "last"  # which tokens a long review keeps: last (the textbook) | first
-    bucket: bool = False  # batch reviews of similar length together (fewer padded steps per batch)
+    max_length: int = 0  # tokens kept per text; 0 = all
+    truncate: str = "last"  # which tokens a long text keeps: last (the textbook) | first
+    bucket: bool = False  # batch texts of similar length together (fewer padded steps per batch)
     pad_multiple: int = 16  # pad each batch's length up to a multiple of this (1-1024): few shapes, few retraces
 
     def check(self) -> None:
-        _check_choice("data.split", self.split, ("official", "textbook"))
-        _check_range("data.val_fraction", self.val_fraction, 0.0, 0.5, low_open=True)
-        _check_choice("data.tokenizer", self.tokenizer, ("book", "lower"))
-        _check_choice("data.truncate", self.truncate, ("last", "first"))
+        check_choice("data.tokenizer", self.tokenizer, ("book", "lower"))
+        check_choice("data.truncate", self.truncate, ("last", "first"))
         for key in ("limit", "max_tokens", "max_length"):
-            _check_range(f"data.{key}", getattr(self, key), 0, math.inf)
-        _check_positive("data.min_count", self.min_count)
-        _check_range("data.pad_multiple", self.pad_multiple, 1, 1024)
+            check_range(f"data.{key}", getattr(self, key), 0, math.inf)
+        check_positive("data.min_count", self.min_count)
+        check_range("data.pad_multiple", self.pad_multiple, 1, 1024)
 
 
 @dataclass
@@ -90,33 +64,20 @@ class ModelConfig:
     hidden_units: int = 0  # classifiers: a Dense(relu) layer of this size before the head; 0 = none
     bigram_buckets: int = 0  # classifiers: add a hashed embedding of each (previous, current) token pair; 0 = off
     head: str = "next_token"  # next_token (logits over the vocabulary) | binary (sigmoid) | multiclass (softmax)
-    num_classes: int = 2  # multiclass head only
+    num_classes: int = 0  # multiclass head: classes; 0 = as many as the data has (a nonzero value must agree)
 
     def check(self) -> None:
-        _check_choice("model.cell", self.cell, ("lstm", "gru", "simplernn"))
-        for key in ("units", "layers", "embedding_dim", "num_classes"):
-            _check_positive(f"model.{key}", getattr(self, key))
-        _check_range("model.layers", self.layers, 1, 64)  # deeper stacks exceed Python's recursion limit in Keras
+        check_choice("model.cell", self.cell, ("lstm", "gru", "simplernn"))
+        for key in ("units", "layers", "embedding_dim"):
+            check_positive(f"model.{key}", getattr(self, key))
+        check_range("model.num_classes", self.num_classes, 0, 100_000)
+        check_range("model.layers", self.layers, 1, 64)  # deeper stacks exceed Python's recursion limit in Keras
         for key in ("embedding_dropout", "token_dropout", "dropout", "recurrent_dropout"):
-            _check_range(f"model.{key}", getattr(self, key), 0.0, 1.0, high_open=True)
-        _check_choice("model.pooling", self.pooling, ("last", "mean", "max", "max_mean"))
-        _check_range("model.hidden_units", self.hidden_units, 0, math.inf)
-        _check_range("model.bigram_buckets", self.bigram_buckets, 0, math.inf)
-        _check_choice("model.head", self.head, ("next_token", "binary", "multiclass"))
-        if self.head == "next_token" and (self.bigram_buckets or self.token_dropout):
-            raise UserError("model.bigram_buckets and model.token_dropout are for classifiers (set them to 0 for a "
-                            "language model)")
-        if self.head == "next_token" and self.mask_zero:
-            raise UserError(
-                "model.mask_zero = true cannot be used with head = 'next_token': in a language model id 0 is a real "
-                "symbol (the newline of a char-LM), which a mask would skip while the sampler reads it; set "
-                "model.mask_zero = false"
-            )
-        if self.head == "next_token" and self.bidirectional:
-            raise UserError(
-                "model.bidirectional = true cannot be used with head = 'next_token': the backward layer would read "
-                "the very token the model must predict; use a unidirectional model for language modelling"
-            )
+            check_range(f"model.{key}", getattr(self, key), 0.0, 1.0, high_open=True)
+        check_choice("model.pooling", self.pooling, ("last", "mean", "max", "max_mean"))
+        check_range("model.hidden_units", self.hidden_units, 0, math.inf)
+        check_range("model.bigram_buckets", self.bigram_buckets, 0, math.inf)
+        # The head's own rules are checked with the task (tfseq.tasks.base.TaskSpec.check).
 
 
 @dataclass
@@ -134,6 +95,7 @@ class TrainConfig:
     weight_decay: float = 0.0  # decoupled weight decay (AdamW); 0 = plain Adam
     early_stopping: int = 0  # stop after this many epochs without a better `monitor`, keep the best; 0 = never
     monitor: str = "val_loss"  # what early stopping and the best epoch go by: val_loss | val_accuracy (classifiers)
+    class_weight: str = "none"  # classifiers: none | balanced (weights each class by n / (k * its count) in training)
     max_minutes: float = 0.0  # stop when another epoch (timed as the last) would cross this training budget; 0 = none
     jit_compile: bool = False  # compile the training step with XLA (pays off for fixed-shape batches on a CPU)
     mixed_precision: bool = False  # float16 compute, float32 weights, output layer and sampling (for GPUs)
@@ -142,13 +104,14 @@ class TrainConfig:
 
     def check(self) -> None:
         for key in ("epochs", "batch_size", "learning_rate"):
-            _check_positive(f"train.{key}", getattr(self, key))
-        _check_choice("train.monitor", self.monitor, ("val_loss", "val_accuracy"))
+            check_positive(f"train.{key}", getattr(self, key))
+        check_choice("train.monitor", self.monitor, ("val_loss", "val_accuracy"))
+        check_choice("train.class_weight", self.class_weight, ("none", "balanced"))
         for key in ("steps_per_epoch", "warmup_steps", "clipnorm", "weight_decay", "early_stopping", "max_minutes"):
-            _check_range(f"train.{key}", getattr(self, key), 0, math.inf)
-        _check_choice("train.lr_schedule", self.lr_schedule, ("constant", "cosine"))
-        _check_choice("train.strategy", self.strategy, ("default", "mirrored", "multiworker"))
-        _check_range("train.lr_min_ratio", self.lr_min_ratio, 0.0, 1.0)
+            check_range(f"train.{key}", getattr(self, key), 0, math.inf)
+        check_choice("train.lr_schedule", self.lr_schedule, ("constant", "cosine"))
+        check_choice("train.strategy", self.strategy, ("default", "mirrored", "multiworker"))
+        check_range("train.lr_min_ratio", self.lr_min_ratio, 0.0, 1.0)
 
 
 @dataclass
@@ -174,7 +137,6 @@ class SampleConfig:
             raise UserError(f"seed = {self.seed} is out of range; allowed: 0 to {INT64_MAX}")
 
 
-DATA_CLASSES = {"charlm": CharLMData, "sentiment": SentimentData}
 SECTIONS = ("data", "model", "train")
 
 
@@ -182,40 +144,40 @@ SECTIONS = ("data", "model", "train")
 class RunConfig:
     """Everything that defines a run; written to `<run>/config.toml`."""
 
-    task: str = "charlm"  # charlm | sentiment
+    task: str = ""  # the task's name (tfseq.tasks.registry lists them)
     pipeline: str = ""  # the pipeline file this config started from (names default run folders)
-    data: CharLMData | SentimentData = field(default_factory=CharLMData)
+    data: typing.Any = None  # the task's [data] dataclass
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def check(self) -> None:
-        """Raises UserError naming the first field whose value is out of range."""
+        """Raises UserError naming the first field whose value is out of range, or that the task cannot use."""
         for section in SECTIONS:
             _check_representable(section, getattr(self, section))
             getattr(self, section).check()
-        if self.task == "charlm" and self.model.head != "next_token":
-            raise UserError(f"task charlm needs model.head = 'next_token', got {self.model.head!r}")
-        if self.task == "charlm" and self.train.monitor != "val_loss":
-            raise UserError("train.monitor = 'val_accuracy' is for classifiers; a char-LM goes by val_loss")
-        if self.task == "sentiment" and self.model.head != "binary":
-            raise UserError(f"task sentiment trains a binary classifier (positive / negative): it needs model.head = "
-                            f"'binary', got {self.model.head!r}")
+        task_spec(self.task).check(self)
 
     def to_dict(self) -> dict:
         """Returns the config as nested plain values, in field order."""
         return dataclasses.asdict(self)
 
 
+def task_spec(name: str):
+    """The registered task of this name (its TaskSpec); UserError naming the tasks for an unknown one."""
+    # Imported here: the registry imports the task modules, which import this module for its sections.
+    from tfseq.tasks.registry import get_task
+
+    return get_task(name)
+
+
 def default_config(task: str) -> RunConfig:
     """Returns the built-in defaults for a task, before any pipeline file.
 
     Args:
-        task: "charlm" or "sentiment".
+        task: a registered task's name.
     """
-    if task not in TASKS:
-        raise UserError(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}")
-    model = ModelConfig() if task == "charlm" else ModelConfig(head="binary", mask_zero=True, units=64)
-    return RunConfig(task=task, data=DATA_CLASSES[task](), model=model)
+    spec = task_spec(task)
+    return RunConfig(task=task, data=spec.data(), model=ModelConfig(**spec.model_defaults))
 
 
 def pipeline_path(name_or_path: str) -> Path:
@@ -234,7 +196,7 @@ def load_config(task: str, config: str | None = None, overrides: typing.Sequence
     """Resolves a run's config: task defaults, then a pipeline file, then `section.key=value` overrides.
 
     Args:
-        task: "charlm" or "sentiment".
+        task: a registered task's name.
         config: pipeline path or name; None = the task's default pipeline.
         overrides: strings "section.key=value", applied in order.
 
@@ -242,7 +204,7 @@ def load_config(task: str, config: str | None = None, overrides: typing.Sequence
         A checked RunConfig.
     """
     cfg = default_config(task)
-    path = pipeline_path(config or DEFAULT_PIPELINES[task])
+    path = pipeline_path(config or task_spec(task).default_pipeline)
     table = read_toml(path)
     file_task = table.pop("task", task)
     if file_task != task:
@@ -277,7 +239,9 @@ def config_from_dict(table: dict, source: str) -> RunConfig:
         source: where it came from, for error messages.
     """
     table = dict(table)
-    cfg = default_config(table.pop("task", "charlm"))
+    if not isinstance(table.get("task"), str):
+        raise UserError(f"{source} names no task (a line such as task = \"classify\"); restore the run's config")
+    cfg = default_config(table.pop("task"))
     cfg.pipeline = table.pop("pipeline", "")
     apply_table(cfg, table, source)
     cfg.check()
@@ -380,17 +344,17 @@ def is_utf8(text: str) -> bool:
     return True
 
 
-def _check_choice(name: str, value, choices: tuple) -> None:
+def check_choice(name: str, value, choices: tuple) -> None:
     if value not in choices:
         raise UserError(f"{name} = {value!r} is not allowed; choose one of: {', '.join(map(str, choices))}")
 
 
-def _check_positive(name: str, value) -> None:
+def check_positive(name: str, value) -> None:
     if not value > 0:
         raise UserError(f"{name} = {value!r} must be greater than 0")
 
 
-def _check_range(name: str, value, low, high, low_open: bool = False, high_open: bool = False) -> None:
+def check_range(name: str, value, low, high, low_open: bool = False, high_open: bool = False) -> None:
     too_low = value <= low if low_open else value < low
     too_high = value >= high if high_open else value > high
     if too_low or too_high or (isinstance(value, float) and math.isnan(value)):

@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from tfseq.config import SampleConfig
 from tfseq.errors import UserError
-from tfseq.modeling import rnn_layers
+from tfseq.models.factory import rnn_layers
 
 MAX_LENGTH = 10_000_000  # most ids one call generates per prompt: the output alone is then 40 MB per prompt
 MAX_GENERATED = 2**28  # most ids one call generates over all prompts (1 GiB of int32 output)
@@ -381,6 +381,6 @@ def sample_run(source: str, prompts: list[str], length: int, options: SampleConf
             raise UserError(f"{source} refused the prompt: {known[0]}") from None
         generated = [t.decode("utf-8") for t in out["generated"].numpy()]
         return [p + cut_at_stops(g, stops) for p, g in zip(prompts, generated)]
-    _, vocab, model = load_trained(source, task="charlm")
-    continuations = generate(CharGenerator(model), vocab, prompts, length, options, stops)
+    trained = load_trained(source, tool="sample")
+    continuations = generate(CharGenerator(trained.model), trained.vocab, prompts, length, options, stops)
     return [p + c for p, c in zip(prompts, continuations)]

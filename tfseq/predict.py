@@ -1,8 +1,9 @@
-"""Classify reviews: `python -m tfseq.predict RUN_DIR_OR_SAVEDMODEL [TEXT ...] [--json]`.
+"""Classify texts: `python -m tfseq.predict RUN_DIR_OR_SAVEDMODEL [TEXT ...] [--json]`.
 
-Reviews come from the arguments, or one per line on stdin when none are given (UTF-8, with or without a BOM; LF or
-CRLF line ends; blank lines are skipped). Prints, per review, the label, the probability that it is positive, and the
-start of the review (or one JSON object per line with --json).
+Texts come from the arguments, or one per line on stdin when none are given (UTF-8, with or without a BOM; LF or
+CRLF line ends; blank lines are skipped). Prints, per text, the most probable class and its probability (a binary
+model: the label at --threshold and the probability of its second class, "positive" for sentiment runs), and the
+start of the text; --json prints one JSON object per line with every class's probability by name.
 """
 from __future__ import annotations
 
@@ -16,15 +17,17 @@ from tfseq.errors import UserError
 def build_parser() -> Parser:
     parser = Parser(prog="python -m tfseq.predict", description=__doc__.split("\n\n")[0].split(": ", 1)[1])
     parser.add_argument("source", metavar="RUN_DIR_OR_SAVEDMODEL",
-                        help="a sentiment run folder, or a SavedModel written by python -m tfseq.export")
+                        help="a classify or sentiment run folder, or a SavedModel written by python -m tfseq.export")
     parser.add_argument("texts", nargs="*", metavar="TEXT",
-                        help="reviews to classify (default: one per line on stdin; blank lines are skipped)")
+                        help="texts to classify (default: one per line on stdin; blank lines are skipped)")
     parser.add_argument("--json", action="store_true",
-                        help='print one JSON object per review: {"label", "probability", "known_tokens", "text"}; '
-                        "known_tokens = 0 means no word of the review is in the vocabulary, so the answer says "
-                        "nothing about it")
+                        help='print one JSON object per text: {"label", "probability", "probabilities": {class: '
+                        'probability}, "known_tokens", "text"}; known_tokens = 0 means no word of the text is in the '
+                        "vocabulary, so the answer says nothing about it")
     parser.add_argument("--threshold", type=float, default=0.5,
-                        help="probability from which a review is called positive (default: %(default)s)")
+                        help="binary models: the probability of the second class (positive, for sentiment) from which "
+                        "a text gets that class (default: %(default)s); other models answer with the most probable "
+                        "class")
     return parser
 
 
@@ -36,26 +39,33 @@ def main(argv=None) -> None:
             raise UserError(f"--threshold {args.threshold} must be between 0 and 1")
         texts = args.texts or [line for line in read_stdin_lines("stdin") if line.strip()]
         if not texts:
-            raise UserError("no reviews given: pass them as arguments or one per line on stdin")
+            raise UserError("no texts given: pass them as arguments or one per line on stdin")
         import_tensorflow()
         from tfseq.serving import classify
 
-        probs, known = classify(args.source, texts)
+        found = classify(args.source, texts)
         unknown = 0
-        for i, (text, p) in enumerate(zip(texts, probs)):
-            label = "positive" if p >= args.threshold else "negative"
-            n_known = None if known is None else int(known[i])
+        for i, text in enumerate(texts):
+            probs = found.probabilities[i]
+            if found.binary:
+                best, shown = int(probs[1] >= args.threshold), float(probs[1])
+            else:
+                best = int(probs.argmax())
+                shown = float(probs[best])
+            n_known = None if found.known is None else int(found.known[i])
             unknown += n_known == 0
             if args.json:
-                row = {"label": label, "probability": round(float(p), 6), "known_tokens": n_known, "text": text}
+                row = {"label": found.classes[best], "probability": round(shown, 6),
+                       "probabilities": {name: round(float(p), 6) for name, p in zip(found.classes, probs)},
+                       "known_tokens": n_known, "text": text}
                 print(json.dumps(row, ensure_ascii=False))
             else:
                 short = text if len(text) <= 70 else text[:67] + "..."
                 flag = "\t(no known word)" if n_known == 0 else ""
-                print(f"{label}\t{p:.4f}\t{short}{flag}")
+                print(f"{found.classes[best]}\t{shown:.4f}\t{short}{flag}")
         if unknown and not args.json:
-            print(f"note: {unknown} review(s) have no word in the model's vocabulary: their label is the model's "
-                  "answer for an unknown text, not a judgement of the review", file=sys.stderr)
+            print(f"note: {unknown} text(s) have no word in the model's vocabulary: their label is the model's "
+                  "answer for an unknown text, not a judgement of the text", file=sys.stderr)
 
     run_main(job)
 

@@ -4,6 +4,7 @@ A run folder holds everything needed to sample, evaluate, resume or export (see 
 
     config.toml          the resolved config
     vocab.json           the vocabulary
+    classes.json         a classifier's class names, in the order of its outputs
     model.weights.h5     the final weights (the best epoch's when early stopping is on)
     checkpoints/         epoch-NNNN.weights.h5: weights + optimizer state of the last finished epoch
     state.json           the last finished epoch, training time, best epoch, the data fingerprint, a decision to
@@ -11,6 +12,7 @@ A run folder holds everything needed to sample, evaluate, resume or export (see 
     .lock                held (flock) by the process training the run; names it
     history.csv          one row per epoch (epoch, loss, val_loss, ..., lr, minutes)
     metrics.json         held-out metrics of the final weights
+    confusion.json/.png  a classifier's test confusion matrix (rows: true class, columns: predicted)
     learning_curve.png   loss (and accuracy) per epoch
     logs/                TensorBoard event files
 """
@@ -30,11 +32,12 @@ from pathlib import Path
 
 from tfseq.config import INT32_MAX, RunConfig, config_from_dict, dumps_toml, read_toml
 from tfseq.errors import UserError, first_line
+from tfseq.data.text import load_vocab, save_vocab
 from tfseq.files import atomic_write, read_json, write_json
 
 MODELS_DIR = Path("models")
 # What a new run writes before config.toml (which it writes last): a folder holding only these can start a run anew.
-NEWBORN = frozenset({".lock", "vocab.json", "state.json"})
+NEWBORN = frozenset({".lock", "vocab.json", "classes.json", "state.json"})
 
 
 @dataclass
@@ -52,6 +55,9 @@ class RunFolder:
 
     config = property(lambda self: self.path / "config.toml")
     vocab = property(lambda self: self.path / "vocab.json")
+    classes = property(lambda self: self.path / "classes.json")
+    confusion = property(lambda self: self.path / "confusion.json")
+    confusion_plot = property(lambda self: self.path / "confusion.png")
     weights = property(lambda self: self.path / "model.weights.h5")
     best = property(lambda self: self.path / "best.weights.h5")
     checkpoints = property(lambda self: self.path / "checkpoints")
@@ -100,6 +106,31 @@ class RunFolder:
 
     def write_config(self, cfg: RunConfig) -> None:
         atomic_write(self.config, dumps_toml(cfg))
+
+    def write_vocab(self, vocab) -> None:
+        save_vocab(vocab, self.vocab)
+
+    def read_vocab(self):
+        return load_vocab(self.vocab)
+
+    def write_classes(self, classes: list[str]) -> None:
+        write_json(self.classes, {"classes": list(classes)})
+
+    def read_classes(self) -> list[str] | None:
+        """The class names, or None when the run stores none (not a classifier, or from before class lists)."""
+        if not self.classes.exists():
+            return None
+        table = read_json(self.classes, "class list")
+        classes = table.get("classes") if isinstance(table, dict) else None
+        if not isinstance(classes, list) or len(classes) < 2 or not all(isinstance(c, str) for c in classes) or \
+                len(set(classes)) != len(classes):
+            raise UserError(f"class list {self.classes} is corrupt: 'classes' must be a list of two or more distinct "
+                            "names; restore it from the run's training data")
+        return classes
+
+    def write_confusion(self, classes: list[str], matrix: list[list[int]]) -> None:
+        write_json(self.confusion, {"classes": list(classes), "rows": "true class", "columns": "predicted class",
+                                    "matrix": matrix})
 
     def read_history(self) -> list[dict]:
         """Returns history.csv as a list of rows with float values (epoch as int); [] when absent."""
@@ -178,7 +209,7 @@ class RunLock:
             self.fd = None
 
 
-def same_config(a: RunConfig, b: RunConfig) -> list[str]:
+def config_differences(a: RunConfig, b: RunConfig) -> list[str]:
     """Returns the `section.key` names whose values differ between two configs ([] when they agree)."""
     da, db = a.to_dict(), b.to_dict()
     diffs = [k for k in ("task",) if da[k] != db[k]]
@@ -208,7 +239,7 @@ def choose_run_dir(cfg: RunConfig, run_dir: str | None) -> tuple[RunFolder, bool
                 raise UserError(f"--run-dir {run.path} is not empty and holds no tfseq run; choose another folder")
             return run, False
         old = run.read_config()
-        diffs = same_config(old, cfg)
+        diffs = config_differences(old, cfg)
         if diffs:
             raise UserError(
                 f"{run.path} holds a run with a different config ({', '.join(diffs[:5])}); "
@@ -223,7 +254,7 @@ def choose_run_dir(cfg: RunConfig, run_dir: str | None) -> tuple[RunFolder, bool
     for path in sorted((p for p in MODELS_DIR.glob(f"{prefix}-*") if (p / "config.toml").exists()), reverse=True):
         run = RunFolder(path)
         try:
-            if not run.read_state().get("finished") and not same_config(run.read_config(), cfg):
+            if not run.read_state().get("finished") and not config_differences(run.read_config(), cfg):
                 return run, True
         except UserError:
             continue  # a damaged folder is not this command's run
@@ -236,20 +267,37 @@ def choose_run_dir(cfg: RunConfig, run_dir: str | None) -> tuple[RunFolder, bool
     return RunFolder(path), False
 
 
-def load_trained(path: str | Path, task: str | None = None):
-    """Loads a run folder for inference: its config, vocabulary and model with the final weights.
+@dataclass
+class Trained:
+    """A trained run, loaded for inference.
+
+    Args:
+        cfg: its config.
+        vocab: its vocabulary.
+        model: the model with the final weights.
+        classes: a classifier's class names (None for other tasks).
+        run: its folder.
+    """
+
+    cfg: RunConfig
+    vocab: object
+    model: object
+    classes: list[str] | None
+    run: RunFolder
+
+
+def load_trained(path: str | Path, tool: str | None = None) -> Trained:
+    """Loads a run folder for inference: its config, vocabulary, class list and model with the final weights.
 
     An unfinished run loads the weights of its last finished epoch.
 
     Args:
         path: the run folder.
-        task: when given, the task the caller needs ("charlm" or "sentiment"); another task is refused.
-
-    Returns:
-        (RunConfig, vocabulary, keras.Model).
+        tool: when given, the command asking ("sample" or "predict"); a run of a task used with another command is
+            refused, naming that command.
     """
-    from tfseq.data.text import load_vocab
-    from tfseq.modeling import build_model
+    from tfseq.config import task_spec
+    from tfseq.models.factory import build_model
 
     run = RunFolder(Path(path))
     if run.path.exists() and not run.path.is_dir():
@@ -257,22 +305,24 @@ def load_trained(path: str | Path, task: str | None = None):
     if not run.path.is_dir():
         raise UserError(f"run folder {run.path} does not exist")
     cfg = run.read_config()
-    if task and cfg.task != task:
-        other = {"charlm": "tfseq.sample", "sentiment": "tfseq.predict"}[cfg.task]
-        raise UserError(f"{run.path} is a {cfg.task} run, not a {task} run; use python -m {other} with it")
-    vocab = load_vocab(run.vocab)
+    task = task_spec(cfg.task).task
+    if tool and task.tool != tool:
+        raise UserError(f"{run.path} is a {cfg.task} run, which python -m tfseq.{tool} cannot use; use python -m "
+                        f"tfseq.{task.tool} with it")
+    vocab = run.read_vocab()
+    classes = run.read_classes() or task.default_classes
     weights = run.weights
     if not weights.exists():
         state = run.read_state()
         if not state.get("checkpoint"):
             raise UserError(f"{run.path} has no weights yet: training has not finished an epoch")
         weights = run.checkpoints / state["checkpoint"]
-    model = build_model(cfg.model, vocab.size)
+    model = build_model(cfg.model, vocab.size, len(classes) if classes else 0)
     try:
         with warnings.catch_warnings():  # Keras warns before it raises on a mismatch: the error says it all
             warnings.simplefilter("ignore")
             model.load_weights(weights)
     except Exception as err:  # h5py and Keras raise many types for a truncated or mismatched file
         raise UserError(f"cannot load weights {weights} ({first_line(err)}); the file is corrupt or does not match "
-                        f"{run.config.name} and {run.vocab.name}") from None
-    return cfg, vocab, model
+                        f"{run.config.name}, {run.vocab.name} and {run.classes.name}") from None
+    return Trained(cfg, vocab, model, classes, run)

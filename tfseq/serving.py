@@ -9,71 +9,64 @@ import json
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from tfseq.config import SentimentData
-from tfseq.data.imdb import vocab_table
-from tfseq.data.text import WordVocab, tokenize
+from tfseq.data.encoder import TextEncoder
 from tfseq.errors import UserError
 from tfseq.files import UMASK, fsync_dir, write_json
 
 STRINGS = tf.TensorSpec([None], tf.string, name="text")
 
 
-class ReviewEncoder:
-    """Raw reviews -> right-padded ids, in TensorFlow ops: the same tokens, vocabulary, truncation and empty-review
-    rule as training (`tfseq.data.imdb`), so an exported model scores a review exactly as the trained one.
-
-    Args:
-        vocab: the run's WordVocab.
-        data: the run's data config (tokenizer, max_length, truncate).
-    """
-
-    def __init__(self, vocab: WordVocab, data: SentimentData):
-        self.tokenizer, self.max_length, self.truncate = vocab.tokenizer, data.max_length, data.truncate
-        self.oov = vocab.oov_id
-        self.table = vocab_table(vocab)
-
-    def ragged(self, texts: tf.Tensor) -> tuple[tf.RaggedTensor, tf.Tensor]:
-        """tf.string [n] -> (int32 ids [n, (time)], each row non-empty: an empty review becomes one OOV id;
-        int32 [n] how many of each review's kept tokens are in the vocabulary)."""
-        ids = tf.ragged.map_flat_values(self.table.lookup, tokenize(texts, self.tokenizer))
-        if self.max_length:
-            ids = ids[:, -self.max_length:] if self.truncate == "last" else ids[:, : self.max_length]
-        known = tf.reduce_sum(tf.cast(tf.not_equal(ids, self.oov), tf.int32), axis=1)
-        empty = tf.cast(tf.equal(ids.row_lengths(), 0), tf.int64)
-        fill = tf.RaggedTensor.from_row_lengths(tf.fill([tf.reduce_sum(empty)], tf.constant(self.oov, tf.int64)),
-                                                empty)
-        return tf.cast(tf.concat([ids, fill], axis=1), tf.int32), known
-
-
-def classifier_function(model: keras.Model, encoder: ReviewEncoder, reads_padding: bool):
-    """The `serve` endpoint: raw reviews (tf.string [n]) -> {"probability": float32 [n] of a positive review,
-    "known_tokens": int32 [n] tokens of the review found in the vocabulary}.
+def classifier_function(model: keras.Model, encoder: TextEncoder, head, classes: list[str], reads_padding: bool):
+    """The `serve` endpoint: raw texts (tf.string [n]) -> the head's serving outputs ("label", "probabilities", and
+    "probability" for a binary head) and "known_tokens": int32 [n] tokens of the text found in the vocabulary.
 
     Args:
         model: the classifier.
-        encoder: the run's ReviewEncoder.
+        encoder: the run's TextEncoder (the same encoding as training).
+        head: the model's head (tfseq.models.heads).
+        classes: the class names, in the order of the model's outputs.
         reads_padding: the model has no mask (model.mask_zero = false), so padding would change its answer: each
-            review is then scored alone, and its probability does not depend on the other reviews of the call.
+            text is then scored alone, and its answer does not depend on the other texts of the call.
     """
 
     def serve(text):
-        ids, known = encoder.ragged(text)
+        ids, known = encoder.encode(text)
         if reads_padding:
-            probability = tf.map_fn(lambda row: model(row[None], training=False)[0, 0], ids,
-                                    fn_output_signature=tf.float32)
+            outputs = tf.map_fn(lambda row: model(row[None], training=False)[0], ids,
+                                fn_output_signature=tf.TensorSpec(model.output_shape[1:], tf.float32))
         else:
             padded = ids.to_tensor(0)
             padded = tf.pad(padded, [[0, 0], [0, tf.maximum(0, 1 - tf.shape(padded)[1])]])
-            probability = tf.reshape(model(padded, training=False), [-1])
-        return {"probability": probability, "known_tokens": known}
+            outputs = model(padded, training=False)
+        return {**head.serving_outputs(outputs, classes), "known_tokens": known}
 
     return serve
+
+
+def add_classifier_endpoints(archive, trained) -> None:
+    """Adds `serve(text: string[n])` (see classifier_function) and `classes() -> string[k]` to an ExportArchive.
+
+    Args:
+        archive: a keras.export.ExportArchive tracking the model.
+        trained: the loaded run (tfseq.runs.Trained).
+    """
+    from tfseq.models.heads import get_head
+
+    cfg = trained.cfg
+    encoder = TextEncoder(trained.vocab, cfg.data.max_length, cfg.data.truncate)
+    archive.track(encoder.table)
+    serve = classifier_function(trained.model, encoder, get_head(cfg.model.head), trained.classes,
+                                reads_padding=not cfg.model.mask_zero)
+    archive.add_endpoint("serve", serve, input_signature=[STRINGS])
+    names = list(trained.classes)
+    archive.add_endpoint("classes", lambda: tf.constant(names), input_signature=[])
 
 
 # What an export writes into its folder: Keras' SavedModel files and tfseq.json.
@@ -81,10 +74,11 @@ EXPORT_ENTRIES = frozenset({"saved_model.pb", "fingerprint.pb", "variables", "as
 
 
 def export_run(run_dir: str | Path, out: str | Path | None = None, force: bool = False) -> Path:
-    """Writes a run's model as a SavedModel that takes raw strings.
+    """Writes a run's model as a SavedModel that takes raw strings, with the signatures its task adds.
 
-    A sentiment run gives a `serve(text: string[n]) -> {"probability": float32[n], "known_tokens": int32[n]}`
-    signature (also the default signature); a char-LM run gives `generate` (see tfseq.generation).
+    A classifier gives `serve(text: string[n]) -> {"label": string[n], "probabilities": float32[n, k],
+    "known_tokens": int32[n]}` (binary models also "probability": float32[n]) and `classes()`; a char-LM gives
+    `generate` (see tfseq.generation).
 
     Args:
         run_dir: the run folder.
@@ -99,18 +93,12 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, force: bool =
 
     out = Path(out) if out else Path(run_dir) / "savedmodel"
     check_export_folder(out, Path(run_dir), force)
-    cfg, vocab, model = load_trained(run_dir)
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    if cfg.task == "sentiment":
-        encoder = ReviewEncoder(vocab, cfg.data)
-        archive.track(encoder.table)
-        archive.add_endpoint("serve", classifier_function(model, encoder, reads_padding=not cfg.model.mask_zero),
-                             input_signature=[STRINGS])
-    else:
-        from tfseq.generation import CharGenerator, add_generate_endpoint
+    from tfseq.config import task_spec
 
-        add_generate_endpoint(archive, CharGenerator(model), vocab)
+    trained = load_trained(run_dir)
+    archive = keras.export.ExportArchive()
+    archive.track(trained.model)
+    task_spec(trained.cfg.task).task.add_endpoints(archive, trained)
     # Written beside the target and renamed into place: a crash never leaves a half-written SavedModel behind.
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -121,7 +109,7 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, force: bool =
                         "parent is a writable folder") from None
     try:
         archive.write_out(str(staging), verbose=False)
-        write_json(staging / "tfseq.json", {"task": cfg.task, "run": str(Path(run_dir).resolve())})
+        write_json(staging / "tfseq.json", {"task": trained.cfg.task, "run": str(Path(run_dir).resolve())})
         if out.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
             out.rename(old / out.name)
@@ -178,36 +166,64 @@ def is_savedmodel(path: str | Path) -> bool:
     return (Path(path) / "saved_model.pb").is_file()
 
 
-def classify(source: str | Path, texts: list[str], batch_size: int = 256) -> tuple[np.ndarray, np.ndarray | None]:
-    """Probability that each review is positive, from a sentiment run folder or its exported SavedModel.
+@dataclass
+class Predictions:
+    """A classifier's answers for a list of texts.
 
-    A review's probability does not depend on the other reviews of the call.
+    Args:
+        probabilities: float32 [n, k]: every class's probability per text.
+        classes: the k class names.
+        known: int32 [n] tokens of each text found in the vocabulary; None from a SavedModel exported before tfseq
+            reported them.
+        binary: the model has a binary head (its answer is the probability of the second class).
+    """
+
+    probabilities: np.ndarray
+    classes: list[str]
+    known: np.ndarray | None
+    binary: bool
+
+
+def classify(source: str | Path, texts: list[str], batch_size: int = 256) -> Predictions:
+    """Every class's probability for each text, from a classifier run folder or its exported SavedModel.
+
+    A text's answer does not depend on the other texts of the call.
 
     Args:
         source: a run folder or a SavedModel folder.
-        texts: the reviews.
-        batch_size: reviews per model call.
-
-    Returns:
-        (float32 [len(texts)] probabilities, int32 [len(texts)] tokens of each review found in the vocabulary;
-        None for a SavedModel exported before tfseq reported them).
+        texts: the texts.
+        batch_size: texts per model call.
     """
     if is_savedmodel(source):
         loaded = tf.saved_model.load(str(source))
         if not hasattr(loaded, "serve"):
-            raise UserError(f"{source} is a SavedModel without a 'serve' signature; export a sentiment run")
+            raise UserError(f"{source} is a SavedModel without a 'serve' signature; export a classifier run")
         serve = loaded.serve
+        # Sentiment SavedModels exported before class lists were stored have positive / negative outputs only.
+        classes = ([c.decode("utf-8") for c in loaded.classes().numpy()] if hasattr(loaded, "classes") else
+                   ["negative", "positive"])
     else:
+        from tfseq.models.heads import get_head
         from tfseq.runs import load_trained
 
-        cfg, vocab, model = load_trained(source, task="sentiment")
-        serve = tf.function(classifier_function(model, ReviewEncoder(vocab, cfg.data), not cfg.model.mask_zero),
-                            input_signature=[STRINGS])
-    if texts and "known_tokens" not in serve(tf.constant(texts[:1])):
-        # Exported before tfseq scored unmasked models review by review: one review per call keeps the promise.
-        return np.array([serve(tf.constant([t]))["probability"].numpy()[0] for t in texts], np.float32), None
-    outputs = [serve(tf.constant(texts[i:i + batch_size])) for i in range(0, len(texts), batch_size)]
-    if not outputs:
-        return np.zeros(0, np.float32), np.zeros(0, np.int32)
-    return (np.concatenate([o["probability"].numpy() for o in outputs]),
-            np.concatenate([o["known_tokens"].numpy() for o in outputs]))
+        trained = load_trained(source, tool="predict")
+        cfg, classes = trained.cfg, trained.classes
+        encoder = TextEncoder(trained.vocab, cfg.data.max_length, cfg.data.truncate)
+        serve = tf.function(classifier_function(trained.model, encoder, get_head(cfg.model.head), classes,
+                                                not cfg.model.mask_zero), input_signature=[STRINGS])
+    if not texts:
+        return Predictions(np.zeros((0, len(classes)), np.float32), classes, np.zeros(0, np.int32), True)
+    first = serve(tf.constant(texts[:1]))
+    binary = "probability" in first
+    if "known_tokens" not in first:
+        # Exported before tfseq scored unmasked models text by text: one text per call keeps the promise.
+        outputs = [serve(tf.constant([t])) for t in texts]
+    else:
+        outputs = [serve(tf.constant(texts[i:i + batch_size])) for i in range(0, len(texts), batch_size)]
+    if "probabilities" in first:
+        probabilities = np.concatenate([o["probabilities"].numpy() for o in outputs])
+    else:
+        positive = np.concatenate([o["probability"].numpy() for o in outputs])
+        probabilities = np.stack([1 - positive, positive], axis=1)
+    known = np.concatenate([o["known_tokens"].numpy() for o in outputs]) if "known_tokens" in first else None
+    return Predictions(probabilities.astype(np.float32), classes, known, binary)

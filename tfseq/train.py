@@ -1,23 +1,23 @@
-"""Train a model: `python -m tfseq.train {charlm,sentiment} [--config FILE] [options] [--set section.key=value ...]`.
+"""Train a model: `python -m tfseq.train TASK [--config FILE] [--data PATH] [options] [--set section.key=value ...]`.
 
 Run the same command again after an interruption to resume the run from its last finished epoch.
 """
 from __future__ import annotations
 
 from tfseq.cli import Parser, import_tensorflow, run_main
-from tfseq.config import DEFAULT_PIPELINES, TASKS, load_config
+from tfseq.config import load_config
+from tfseq.tasks.registry import TASKS
 
 
 def build_parser() -> Parser:
     parser = Parser(prog="python -m tfseq.train", description=__doc__.split("\n\n")[0].split(": ", 1)[1])
-    parser.add_argument("task", choices=TASKS,
-                        help="charlm: a character-level language model of a text; sentiment: an IMDb classifier")
+    parser.add_argument("task", choices=list(TASKS), metavar="TASK",
+                        help="; ".join(f"{name}: {spec.summary}" for name, spec in TASKS.items()))
     parser.add_argument("--config", metavar="FILE",
                         help="pipeline file, or a name in pipelines/ (default: "
-                        + ", ".join(f"{v} for {k}" for k, v in DEFAULT_PIPELINES.items()) + ")")
+                        + ", ".join(f"{spec.default_pipeline} for {name}" for name, spec in TASKS.items()) + ")")
     parser.add_argument("--data", metavar="PATH",
-                        help="charlm: a UTF-8 text file (default: the embedded book, The Mysterious Island); "
-                        "sentiment: aclImdb_v1.tar.gz, an aclImdb/ folder, a CSV, or 'tfds' (sets data.path)")
+                        help="sets data.path; " + "; ".join(f"{name}: {spec.data_help}" for name, spec in TASKS.items()))
     parser.add_argument("--run-dir", metavar="DIR",
                         help="folder for this run (default: a new models/<pipeline>-<time>, or the interrupted "
                         "run of the same config, which is resumed)")
@@ -26,7 +26,8 @@ def build_parser() -> Parser:
     parser.add_argument("--seed", type=int, metavar="N", help="seed of weights, dropout and shuffling (train.seed)")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", dest="overrides",
                         help="override any config field, e.g. --set model.cell=gru --set train.learning_rate=2e-3 "
-                        "(repeatable; see the [data], [model] and [train] fields in tfseq/config.py)")
+                        "(repeatable; the [data] fields are in the task's module, tfseq/tasks/TASK.py, the [model] and "
+                        "[train] fields in tfseq/config.py)")
     return parser
 
 

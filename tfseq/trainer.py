@@ -14,24 +14,17 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfseq.config import RunConfig, TrainConfig
-from tfseq.data.text import load_vocab, save_vocab
+from tfseq.config import RunConfig, TrainConfig, task_spec
 from tfseq.distribute import build_before_fit, is_chief, make_strategy, shard_by_data, worker_index, worker_sum
 from tfseq.errors import UserError, first_line
 from tfseq.files import atomic_save, write_json
-from tfseq.modeling import build_model, cudnn_warnings, parameter_count
+from tfseq.models.factory import build_model, cudnn_warnings, parameter_count
 from tfseq.runs import RunFolder, RunLock, choose_run_dir
 
 
 def make_task(cfg: RunConfig):
-    """Returns the task object (data, loss, metrics) for a config's task."""
-    if cfg.task == "charlm":
-        from tfseq.charlm import CharLMTask
-
-        return CharLMTask(cfg)
-    from tfseq.sentiment import SentimentTask
-
-    return SentimentTask(cfg)
+    """Returns the task object (data, head, metrics) of a config's task; it reads the data."""
+    return task_spec(cfg.task).task(cfg)
 
 
 def make_optimizer(t: TrainConfig, total_steps: int) -> keras.optimizers.Optimizer:
@@ -201,7 +194,7 @@ def train(cfg: RunConfig, run_dir: str | None = None) -> RunFolder:
             _copy_from_chief(model, total, restored)
         if not resume:
             # The config last: it is what makes a folder a run, so a kill before it leaves a folder a new run reuses.
-            save_vocab(task.vocab, run.vocab)
+            task.save(run)
             run.write_state(state)
             run.write_config(cfg)
         started = True  # from here on, an interrupted run is resumed, not removed
@@ -283,7 +276,7 @@ def _start_state(run: RunFolder, resume: bool, task) -> dict:
         raise UserError(f"run state {run.state} is corrupt: it records epoch {state['epoch']} of a "
                         f"{task.cfg.train.epochs}-epoch run; restore it, or train into a new --run-dir")
     stored = state.get("data_fingerprint")
-    changed = stored != fingerprint if stored else load_vocab(run.vocab) != task.vocab
+    changed = stored != fingerprint if stored else run.read_vocab() != task.vocab
     if changed:
         raise UserError(f"{run.path} was trained on other data: {task.data_name()} has changed since the run "
                         "started; restore the data the run was trained on to resume it, or train into a new "
@@ -295,7 +288,7 @@ def _start_state(run: RunFolder, resume: bool, task) -> dict:
 
 def _compiled_model(cfg: RunConfig, task, strategy) -> keras.Model:
     """Builds and compiles the model inside the strategy's scope, refusing one that cannot fit in memory."""
-    params = parameter_count(cfg.model, task.vocab.size)
+    params = parameter_count(cfg.model, task.vocab.size, task.num_classes)
     # Weights, gradients and Adam's two moments, in float32; activations come on top.
     needed = params * 4 * 4
     available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
@@ -308,7 +301,7 @@ def _compiled_model(cfg: RunConfig, task, strategy) -> keras.Model:
     keras.mixed_precision.set_global_policy("mixed_float16" if cfg.train.mixed_precision else "float32")
     try:
         with strategy.scope():
-            model = build_model(cfg.model, task.vocab.size)
+            model = build_model(cfg.model, task.vocab.size, task.num_classes)
             model.compile(optimizer=make_optimizer(cfg.train, cfg.train.epochs * task.steps_per_epoch),
                           loss=task.loss(), metrics=task.metrics(), jit_compile=cfg.train.jit_compile)
             # Made now, by the strategy that trains them, and in the same order on every worker (a multi-worker
@@ -411,7 +404,7 @@ def _fit_and_finish(cfg: RunConfig, run: RunFolder, task, model: keras.Model, st
             with strategy.scope():
                 _load_weights(model, run.best, run)
     atomic_save(run.weights, model.save_weights, suffix=".weights.h5")
-    metrics = {**task.final_metrics(model), "epochs": state["epoch"], "train_minutes": state["train_seconds"] / 60,
+    metrics = {**task.final_metrics(model, run), "epochs": state["epoch"], "train_minutes": state["train_seconds"] / 60,
                "weights_sha256": weights_digest(model)}
     if state.get("best_epoch"):
         metrics["best_epoch"] = state["best_epoch"]

@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from tfseq.config import CharLMData
 from tfseq.data.text import CharVocab, read_text
 from tfseq.errors import UserError
 
@@ -59,11 +58,11 @@ class CharCorpus:
     source: Path
 
 
-def load_corpus(cfg: CharLMData) -> CharCorpus:
+def load_corpus(cfg) -> CharCorpus:
     """Reads, strips, encodes and splits the book a data config names.
 
     Args:
-        cfg: the data section of a char-LM config.
+        cfg: the data section of a char-LM config (tfseq.tasks.charlm.CharLMData).
 
     Returns:
         A CharCorpus. Raises UserError for a missing, non-UTF-8 or too short file.

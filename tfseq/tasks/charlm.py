@@ -1,26 +1,45 @@
-"""The character-LM task: what the generic trainer needs to fit and evaluate a next-character model."""
+"""The character-LM task: a next-character model of a text, sampled from and exported as `generate`."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
-import keras
 import numpy as np
-import tensorflow as tf
 
-from tfseq.config import RunConfig
-from tfseq.data import gutenberg
-from tfseq.data.text import data_fingerprint
+from tfseq.config import check_choice, check_positive, check_range
+from tfseq.tasks.base import Task, TaskSpec
 
 
-class CharLMTask:
-    """Training and held-out data of a char-LM run, its loss, and its final metrics.
+@dataclass
+class CharLMData:
+    """Where a char-LM's text comes from and how it is cut into training windows."""
+
+    path: str = ""  # text file to learn from; "" = the embedded book (The Mysterious Island, Project Gutenberg #1268)
+    encoding_errors: str = "strict"  # strict: refuse bytes that are not UTF-8 | replace: turn them into U+FFFD
+    start_marker: str = ""  # text starts at the first occurrence of this; "" or not found: after "*** START OF" line
+    end_marker: str = "End of the Project Gutenberg"  # text ends before this, or before the "*** END OF" line
+    val_fraction: float = 0.1  # trailing fraction of the text held out for validation (one contiguous piece)
+    seq_len: int = 100  # characters per training window (the targets are the same window shifted by one)
+
+    def check(self) -> None:
+        check_choice("data.encoding_errors", self.encoding_errors, ("strict", "replace"))
+        check_range("data.val_fraction", self.val_fraction, 0.0, 0.5, low_open=True)
+        check_positive("data.seq_len", self.seq_len)
+
+
+class CharLMTask(Task):
+    """Training and held-out data of a char-LM run, its final metrics, and its `generate` export.
 
     Args:
-        cfg: the run's config (task "charlm").
+        cfg: the run's config.
     """
 
-    def __init__(self, cfg: RunConfig):
-        self.cfg = cfg
+    tool = "sample"
+
+    def __init__(self, cfg):
+        from tfseq.data import gutenberg
+
+        super().__init__(cfg)
         self.corpus = gutenberg.load_corpus(cfg.data)
         self.vocab = self.corpus.vocab
         self.steps_per_epoch = gutenberg.steps_per_epoch(
@@ -36,25 +55,25 @@ class CharLMTask:
 
     def fingerprint(self) -> str:
         """SHA-256 of what training depends on: the vocabulary and the training and held-out ids."""
+        from tfseq.data.text import data_fingerprint
+
         return data_fingerprint(self.vocab, [self.corpus.train_ids, self.corpus.val_ids])
 
-    def train_data(self, first_epoch: int) -> tf.data.Dataset:
+    def train_data(self, first_epoch: int):
         """(input, target) batches for epochs first_epoch .. train.epochs - 1."""
+        from tfseq.data import gutenberg
+
         t = self.cfg.train
         ds, _ = gutenberg.train_dataset(self.corpus.train_ids, self.cfg.data.seq_len, t.batch_size, t.seed,
                                         first_epoch, t.epochs, self.steps_per_epoch)
         return ds
 
-    def val_data(self) -> tf.data.Dataset:
+    def val_data(self):
+        from tfseq.data import gutenberg
+
         return gutenberg.eval_dataset(self.corpus.val_ids, self.cfg.data.seq_len, self.cfg.train.batch_size)
 
-    def loss(self):
-        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-
-    def metrics(self) -> list:
-        return []
-
-    def final_metrics(self, model: keras.Model) -> dict:
+    def final_metrics(self, model, run) -> dict:
         """Held-out loss over every character of the held-out tail, each predicted from all the text before it.
 
         The tail is read as 32 streams with the state carried through each stream and 256 characters of context
@@ -63,6 +82,8 @@ class CharLMTask:
         back-to-back windows of seq_len (`val_loss_windowed`, the per-epoch validation) and of 40 characters
         (`val_loss_windows40`, the textbook's view: each character sees only the window before it).
         """
+        from tfseq.data import gutenberg
+
         loss, count = stream_loss(model, self.corpus.val_ids)
         windowed = model.evaluate(self.val_data(), verbose=0, return_dict=True)["loss"]
         # The textbook's own yardstick: back-to-back windows of 40 characters, whatever seq_len this run uses.
@@ -79,7 +100,21 @@ class CharLMTask:
         }
 
 
-def stream_loss(model: keras.Model, ids: np.ndarray, streams: int = 32, context: int = 256) -> tuple[float, int]:
+    @classmethod
+    def add_endpoints(cls, archive, trained) -> None:
+        from tfseq.generation import CharGenerator, add_generate_endpoint
+
+        add_generate_endpoint(archive, CharGenerator(trained.model), trained.vocab)
+
+
+SPEC = TaskSpec(
+    name="charlm", summary="a character-level language model of a text (sample from it with tfseq.sample)",
+    data=CharLMData, task=CharLMTask, default_pipeline="charlm_quick", heads=("next_token",),
+    data_help="a UTF-8 text file (default: the embedded book, The Mysterious Island)")
+CharLMTask.spec = SPEC
+
+
+def stream_loss(model, ids: np.ndarray, streams: int = 32, context: int = 256) -> tuple[float, int]:
     """Mean next-character cross-entropy (nats) over ids[1:], reading `ids` as contiguous streams.
 
     Args:

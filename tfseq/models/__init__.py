@@ -1,0 +1,1 @@
+"""The model factory: a recurrent backbone and a head, from Keras layers only."""

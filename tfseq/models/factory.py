@@ -1,0 +1,142 @@
+"""The model factory: a backbone (Embedding -> stacked SimpleRNN/LSTM/GRU -> pooling) and a head, Keras layers only.
+
+Nothing here calls TensorFlow directly, so the same models run on any Keras backend.
+Layer names are fixed (`embedding`, `rnn_0`, `rnn_1`, ..., `logits` / `output`) because the generator and the
+exporter read weights by name.
+"""
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from tfseq.config import ModelConfig
+from tfseq.errors import UserError
+from tfseq.models.heads import get_head
+from tfseq.models.layers import HashedBigrams, TimePooling, TokenDropout
+
+CELLS = {"lstm": layers.LSTM, "gru": layers.GRU, "simplernn": layers.SimpleRNN}
+# Gates per cell: the width of the kernels is gates * units.
+GATES = {"lstm": 4, "gru": 3, "simplernn": 1}
+
+
+def build_backbone(cfg: ModelConfig, vocab_size: int, per_step: bool):
+    """The recurrent body: ids -> embedding (+ hashed bigrams) -> N recurrent layers -> pooling (unless per_step).
+
+    Args:
+        cfg: the model section of a run config.
+        vocab_size: ids the embedding takes (a word vocabulary's OOV id is the last, vocab_size - 1, which token
+            dropout uses).
+        per_step: return one feature vector per step (language models, taggers) instead of one per text.
+
+    Returns:
+        (the int32 ids input, the features tensor: [batch, time, width] when per_step, else [batch, width]).
+    """
+    inputs = keras.Input(shape=(None,), dtype="int32", name="ids")
+    ids = TokenDropout(cfg.token_dropout, vocab_size - 1, name="token_dropout")(inputs) if cfg.token_dropout else inputs
+    x = layers.Embedding(vocab_size, cfg.embedding_dim, mask_zero=cfg.mask_zero, name="embedding")(ids)
+    if cfg.bigram_buckets:
+        pairs = HashedBigrams(cfg.bigram_buckets, cfg.embedding_dim, cfg.mask_zero, name="bigrams")(ids)
+        x = layers.Add(name="embedding_sum")([x, pairs])
+    if cfg.embedding_dropout:
+        x = layers.SpatialDropout1D(cfg.embedding_dropout, name="embedding_dropout")(x)
+    for i in range(cfg.layers):
+        last = i == cfg.layers - 1
+        rnn = CELLS[cfg.cell](cfg.units, return_sequences=per_step or not (last and cfg.pooling == "last"),
+                              recurrent_dropout=cfg.recurrent_dropout, name=f"rnn_{i}")
+        if cfg.bidirectional:
+            rnn = layers.Bidirectional(rnn, name=f"rnn_{i}")
+        x = rnn(x)
+        if cfg.dropout:
+            x = layers.Dropout(cfg.dropout, name=f"dropout_{i}")(x)
+    if not per_step:
+        if cfg.pooling != "last":
+            x = TimePooling(cfg.pooling, name="pooling")(x)
+        if cfg.hidden_units:
+            x = layers.Dense(cfg.hidden_units, activation="relu", name="hidden")(x)
+    return inputs, x
+
+
+def build_model(cfg: ModelConfig, vocab_size: int, num_classes: int = 0) -> keras.Model:
+    """Builds the network a ModelConfig describes: the backbone, then the head `cfg.head` names.
+
+    Args:
+        cfg: the model section of a run config (already checked).
+        vocab_size: ids the embedding takes (including padding / OOV ids).
+        num_classes: classes of a multiclass head; 0 = cfg.num_classes.
+
+    Returns:
+        An uncompiled keras.Model from int32 ids (batch, time) to logits (batch, time, vocab) for a next-token
+        head, a probability (batch, 1) for a binary head, or probabilities (batch, classes) for a multiclass head.
+    """
+    head = get_head(cfg.head)
+    head.check(cfg)
+    if vocab_size < 2:
+        raise UserError(f"the vocabulary has {vocab_size} entries; a model needs at least 2")
+    inputs, features = build_backbone(cfg, vocab_size, head.per_step)
+    outputs = head.build(features, vocab_size, num_classes or cfg.num_classes)
+    return keras.Model(inputs, outputs, name="char_lm" if head.per_step else "classifier")
+
+
+def parameter_count(cfg: ModelConfig, vocab_size: int, num_classes: int = 0) -> int:
+    """The number of weights `build_model(cfg, vocab_size, num_classes)` will have, computed without building it.
+
+    Returns:
+        The parameter count (equal to the built model's `count_params()`).
+    """
+    head = get_head(cfg.head)
+    total = vocab_size * cfg.embedding_dim + cfg.bigram_buckets * cfg.embedding_dim
+    width, directions = cfg.embedding_dim, 2 if cfg.bidirectional else 1
+    for _ in range(cfg.layers):
+        # x W + h U + b per gate; a GRU with reset_after has a second bias.
+        total += directions * GATES[cfg.cell] * cfg.units * (width + cfg.units + (2 if cfg.cell == "gru" else 1))
+        width = directions * cfg.units
+    if not head.per_step:
+        width *= 2 if cfg.pooling == "max_mean" else 1
+        if cfg.hidden_units:
+            total += width * cfg.hidden_units + cfg.hidden_units
+            width = cfg.hidden_units
+    outputs = head.width(vocab_size, num_classes or cfg.num_classes)
+    return total + width * outputs + outputs
+
+
+def rnn_layers(model: keras.Model) -> list:
+    """Returns the model's recurrent layers (`rnn_0`, `rnn_1`, ...) in order."""
+    found = []
+    while True:
+        try:
+            found.append(model.get_layer(f"rnn_{len(found)}"))
+        except ValueError:
+            return found
+
+
+def cudnn_warnings(model: keras.Model) -> list[str]:
+    """Why the model's LSTM / GRU layers would miss the cuDNN kernel on a GPU ([] when none would).
+
+    cuDNN needs tanh / sigmoid activations, no recurrent dropout, no unrolling, biases, GRU reset_after, and masks
+    that are right-padded (tfseq's pipelines always pad on the right). Off that path Keras 3 runs a step-by-step
+    loop, several times slower on a GPU.
+
+    Returns:
+        One message per layer and setting, naming the setting to change.
+    """
+    found = []
+    for layer in rnn_layers(model):
+        inner = layer.forward_layer if isinstance(layer, layers.Bidirectional) else layer
+        cell = inner.cell
+        if not isinstance(cell, (layers.LSTMCell, layers.GRUCell)):
+            continue
+        problems = []
+        if cell.recurrent_dropout:
+            problems.append(f"recurrent_dropout = {cell.recurrent_dropout} (set model.recurrent_dropout = 0 and "
+                            "regularise with model.dropout)")
+        if cell.activation.__name__ != "tanh" or cell.recurrent_activation.__name__ != "sigmoid":
+            problems.append("activations other than tanh / sigmoid")
+        if inner.unroll:
+            problems.append("unroll = True")
+        if not cell.use_bias:
+            problems.append("use_bias = False")
+        if isinstance(cell, layers.GRUCell) and not cell.reset_after:
+            problems.append("reset_after = False")
+        found += [f"layer {layer.name} ({type(cell).__name__[:-4].upper()}) is off the cuDNN path on a GPU: {p}"
+                  for p in problems]
+    return found

@@ -1,0 +1,152 @@
+"""Heads: what sits on the recurrent backbone. Each head owns its config rules, output layer, loss, metrics, the
+probabilities it reports, and its serving outputs.
+
+Importing this module does not import Keras or TensorFlow (NumPy only) (config checks run before either is loaded); the
+methods that build layers or tensors import them.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from tfseq.config import ModelConfig
+from tfseq.errors import UserError
+
+
+class Head:
+    """The interface every head implements.
+
+    Attributes:
+        name: the `model.head` value that selects it.
+        per_step: the backbone returns every step (one output per token) instead of one vector per text.
+        classifier: the head labels texts with classes (pooling, class list, predict and serve).
+    """
+
+    name = ""
+    per_step = False
+    classifier = False
+
+    def check(self, cfg: ModelConfig) -> None:
+        """Raises UserError for model settings this head cannot use."""
+
+    def width(self, vocab_size: int, num_classes: int) -> int:
+        """Units of the output layer."""
+        raise NotImplementedError
+
+    def build(self, x, vocab_size: int, num_classes: int):
+        """The output layer on the backbone's features `x` (float32 even under mixed precision: the loss, softmax
+        and sampling need the range)."""
+        import keras
+
+        return keras.layers.Dense(self.width(vocab_size, num_classes), activation=self.activation, dtype="float32",
+                                  name=self.layer_name)(x)
+
+    activation = None
+    layer_name = "output"
+
+    def loss(self):
+        raise NotImplementedError
+
+    def metrics(self) -> list:
+        return []
+
+
+class NextTokenHead(Head):
+    """Logits over the vocabulary at every step: a language model."""
+
+    name, per_step, layer_name = "next_token", True, "logits"
+
+    def check(self, cfg: ModelConfig) -> None:
+        if cfg.bigram_buckets or cfg.token_dropout:
+            raise UserError("model.bigram_buckets and model.token_dropout are for classifiers (set them to 0 for a "
+                            "language model)")
+        if cfg.mask_zero:
+            raise UserError(
+                "model.mask_zero = true cannot be used with head = 'next_token': in a language model id 0 is a real "
+                "symbol (the newline of a char-LM), which a mask would skip while the sampler reads it; set "
+                "model.mask_zero = false")
+        if cfg.bidirectional:
+            raise UserError(
+                "model.bidirectional = true cannot be used with head = 'next_token': the backward layer would read "
+                "the very token the model must predict; use a unidirectional model for language modelling")
+
+    def width(self, vocab_size: int, num_classes: int) -> int:
+        return vocab_size
+
+    def loss(self):
+        import keras
+
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+class BinaryHead(Head):
+    """One sigmoid unit: the probability of class 1 (of two)."""
+
+    name, classifier, activation = "binary", True, "sigmoid"
+
+    def width(self, vocab_size: int, num_classes: int) -> int:
+        return 1
+
+    def loss(self):
+        import keras
+
+        return keras.losses.BinaryCrossentropy()
+
+    def metrics(self) -> list:
+        import keras
+
+        return [keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")]
+
+    @staticmethod
+    def probabilities(outputs):
+        """Model outputs (NumPy [n, 1]) -> probabilities of both classes [n, 2]."""
+        return np.concatenate([1 - outputs, outputs], axis=1)
+
+    @staticmethod
+    def serving_outputs(outputs, classes: list[str]) -> dict:
+        """{"label", "probabilities", "probability" (of class 1, as binary models have always served)}."""
+        import tensorflow as tf
+
+        probability = tf.reshape(outputs, [-1])
+        label = tf.gather(tf.constant(classes), tf.cast(probability >= 0.5, tf.int32))
+        return {"label": label, "probabilities": tf.stack([1 - probability, probability], axis=1),
+                "probability": probability}
+
+
+class MulticlassHead(Head):
+    """Softmax over k classes."""
+
+    name, classifier, activation = "multiclass", True, "softmax"
+
+    def width(self, vocab_size: int, num_classes: int) -> int:
+        return num_classes
+
+    def loss(self):
+        import keras
+
+        return keras.losses.SparseCategoricalCrossentropy()
+
+    def metrics(self) -> list:
+        import keras
+
+        return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+
+    @staticmethod
+    def probabilities(outputs):
+        """Model outputs (NumPy [n, k]) are the probabilities already."""
+        return outputs
+
+    @staticmethod
+    def serving_outputs(outputs, classes: list[str]) -> dict:
+        """{"label": the most probable class name, "probabilities": every class's probability}."""
+        import tensorflow as tf
+
+        return {"label": tf.gather(tf.constant(classes), tf.argmax(outputs, axis=1, output_type=tf.int32)),
+                "probabilities": outputs}
+
+
+HEADS = {head.name: head for head in (NextTokenHead(), BinaryHead(), MulticlassHead())}
+
+
+def get_head(name: str) -> Head:
+    """The head a `model.head` value names."""
+    return HEADS[name]

@@ -1,0 +1,107 @@
+"""The model factory's own Keras layers: pooling over time, token dropout, hashed bigram embeddings."""
+from __future__ import annotations
+
+import keras
+from keras import layers, ops
+
+
+@keras.saving.register_keras_serializable(package="tfseq")
+class TimePooling(layers.Layer):
+    """Pools a (batch, time, features) sequence over time, skipping masked (padding) steps.
+
+    Args:
+        mode: "mean", "max", or "max_mean" (max and mean concatenated).
+    """
+
+    def __init__(self, mode: str, **kwargs):
+        super().__init__(**kwargs)
+        self.mode = mode
+        self.supports_masking = True
+
+    def call(self, inputs, mask=None):
+        if mask is None:
+            mask = ops.ones(ops.shape(inputs)[:2], dtype="bool")
+        keep = ops.expand_dims(ops.cast(mask, "bool"), -1)
+        pooled = []
+        if self.mode in ("max", "max_mean"):
+            lowest = ops.full_like(inputs, -1e4 if inputs.dtype == "float16" else -1e30)
+            pooled.append(ops.max(ops.where(keep, inputs, lowest), axis=1))
+        if self.mode in ("mean", "max_mean"):
+            weights = ops.cast(keep, inputs.dtype)
+            count = ops.maximum(ops.sum(weights, axis=1), ops.cast(1, inputs.dtype))
+            pooled.append(ops.sum(inputs * weights, axis=1) / count)
+        return pooled[0] if len(pooled) == 1 else ops.concatenate(pooled, axis=-1)
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def compute_output_shape(self, input_shape):
+        width = input_shape[-1] * (2 if self.mode == "max_mean" else 1)
+        return (input_shape[0], width)
+
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode}
+
+
+@keras.saving.register_keras_serializable(package="tfseq")
+class TokenDropout(layers.Layer):
+    """While training, replaces a random `rate` of the (non-padding) token ids by `oov_id`: word-level dropout.
+
+    Args:
+        rate: fraction of tokens replaced.
+        oov_id: the vocabulary's out-of-vocabulary id.
+        seed: seed of the layer's random generator.
+    """
+
+    def __init__(self, rate: float, oov_id: int, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.rate, self.oov_id, self.seed = rate, oov_id, seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, ids, training=False):
+        if not training or not self.rate:
+            return ids
+        drop = keras.random.uniform(ops.shape(ids), seed=self.seed_generator) < self.rate
+        return ops.where(drop & ops.not_equal(ids, 0), ops.cast(self.oov_id, ids.dtype), ids)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "oov_id": self.oov_id, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="tfseq")
+class HashedBigrams(layers.Layer):
+    """Embeds each (previous token, token) pair, hashed into `buckets` rows: bigram features for an RNN's input.
+
+    The pair hash is computed from the ids in the graph ((previous * 7919 + current) mod buckets, in int32, exact for
+    vocabularies under 270,000 ids), so the input pipeline and the exported model need nothing extra.
+
+    Args:
+        buckets: rows of the bigram embedding table.
+        dim: embedding size (that of the token embedding it is added to).
+        mask_zero: whether id 0 is padding (the mask follows the token ids).
+    """
+
+    def __init__(self, buckets: int, dim: int, mask_zero: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.buckets, self.dim, self.mask_zero = buckets, dim, mask_zero
+        self.table = layers.Embedding(buckets, dim, name="table")
+
+    def build(self, input_shape):
+        self.table.build(input_shape)
+
+    def call(self, ids):
+        ids = ops.cast(ids, "int32")
+        previous = ops.pad(ids[:, :-1], [[0, 0], [1, 0]])
+        return self.table(ops.mod(previous * 7919 + ids, self.buckets))
+
+    def compute_mask(self, ids, mask=None):
+        return ops.not_equal(ids, 0) if self.mask_zero else None
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape, self.dim)
+
+    def get_config(self):
+        return {**super().get_config(), "buckets": self.buckets, "dim": self.dim, "mask_zero": self.mask_zero}

@@ -1,0 +1,1 @@
+"""Tasks: one module each, registered in tfseq/tasks/registry.py."""
