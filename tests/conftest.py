@@ -86,3 +86,58 @@ def imdb_archive(tmp_path_factory) -> Path:
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(base, arcname="aclImdb")
     return archive
+
+
+# Three topics for the classify task. Training and test rows are different sentences made of the same topic words.
+TOPICS = {
+    "sport": ["match", "goal", "team", "league", "coach", "season"],
+    "tech": ["software", "chip", "computer", "robot", "phone", "code"],
+    "food": ["recipe", "cheese", "bread", "dinner", "soup", "spice"],
+}
+FILLER = ["the", "a", "new", "today", "big", "with", "and", "of"]
+
+
+def topic_rows(n: int, seed: int) -> list[tuple[str, str]]:
+    """n (headline, topic) rows, the topics in turn; each headline has 2-3 topic words among filler words."""
+    import random
+
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        topic = list(TOPICS)[i % 3]
+        words = rng.sample(TOPICS[topic], 3)[: 2 + i % 2] + rng.sample(FILLER, 4)
+        rng.shuffle(words)
+        rows.append((" ".join(words).capitalize(), topic))
+    return rows
+
+
+def write_news_csv(path: Path, rows: list[tuple[str, str]]) -> Path:
+    """A CSV with a UTF-8 BOM, `headline` and `topic` columns, and one headline holding a quoted newline."""
+    import csv
+
+    with open(path, "w", newline="", encoding="utf-8-sig") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["id", "headline", "topic"])
+        for i, (headline, topic) in enumerate(rows):
+            writer.writerow([i, headline.replace(" ", "\n", 1) if i == 0 else headline, topic])
+    return path
+
+
+@pytest.fixture(scope="session")
+def news_csv(tmp_path_factory) -> tuple[Path, Path]:
+    """(train.csv with 150 rows, test.csv with 30 other rows) of three string classes."""
+    root = tmp_path_factory.mktemp("news")
+    train = topic_rows(150, seed=1)
+    seen = {headline for headline, _ in train}
+    test = [row for row in topic_rows(200, seed=2) if row[0] not in seen][:30]
+    return write_news_csv(root / "train.csv", train), write_news_csv(root / "test.csv", test)
+
+
+def tiny_classify_config(news_csv, *overrides):
+    """The classify_tiny pipeline on the news CSV fixture (separate test file), with overrides."""
+    from tfseq.config import load_config
+
+    train, test = news_csv
+    return load_config("classify", "classify_tiny", [f"data.path={train}", f"data.test_path={test}",
+                                                     "data.text_column=headline", "data.label_column=topic",
+                                                     *overrides])

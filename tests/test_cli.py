@@ -101,12 +101,26 @@ def test_exported_generator_gives_the_same_text_without_tfseq(tiny_run, tmp_path
 def test_predict_refuses_a_charlm_run(tiny_run):
     done = tfseq("tfseq.predict", str(tiny_run), "a review")
     assert done.returncode == 2
-    assert "is a charlm run, not a sentiment run; use python -m tfseq.sample with it" in done.stderr
+    assert "is a charlm run, which python -m tfseq.predict cannot use; use python -m tfseq.sample with it" in done.stderr
 
 
 @pytest.mark.parametrize("module", ["tfseq.train", "tfseq.sample", "tfseq.export", "tfseq.predict"])
 def test_help_explains_every_option(module):
+    import importlib
+
     done = tfseq(module, "--help")
     assert done.returncode == 0
-    options = [w for w in done.stdout.split() if w.startswith("--") and w != "--help"]
-    assert options, done.stdout
+    parser = importlib.import_module(module).build_parser()
+    help_text = " ".join(done.stdout.split())
+    for action in parser._actions:
+        if action.dest == "help":
+            continue
+        name = action.option_strings[-1] if action.option_strings else (action.metavar or action.dest)
+        assert action.help and len(action.help) > 15, (module, name)  # a sentence, not a placeholder
+        assert name in help_text and " ".join(action.help.split()[:4]).replace("%(default)s", "") in help_text, \
+            (module, name)
+    if module == "tfseq.train":
+        from tfseq.tasks.registry import TASKS
+
+        for name, spec in TASKS.items():  # every task, with what it trains and what --data takes
+            assert f"{name}: {' '.join(spec.summary.split()[:3])}" in help_text and spec.default_pipeline in help_text

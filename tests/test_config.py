@@ -25,10 +25,22 @@ def test_default_pipeline_and_overrides():
     assert cfg.data.start_marker == "CHAPTER I"
 
 
-def test_every_field_has_a_default():
-    for section in (RunConfig(), ModelConfig()):
+def test_every_field_has_a_default_and_a_comment():
+    import inspect
+    import re
+
+    from tfseq.config import SampleConfig, TrainConfig
+    from tfseq.tasks.registry import TASKS
+
+    sections = [RunConfig, ModelConfig, TrainConfig, SampleConfig] + [spec.data for spec in TASKS.values()]
+    for section in sections:
+        assert dataclasses.fields(section), section
         for f in dataclasses.fields(section):
-            assert f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+            assert f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING, f.name
+            owner = next(c for c in section.__mro__ if f.name in getattr(c, "__annotations__", {}))
+            line = re.search(rf"^    {f.name}: [^\n]*$", inspect.getsource(owner), re.MULTILINE)
+            assert line and re.search(r" = .*  # \w.{10,}", line.group(0)), (section.__name__, f.name)
+        section()  # every field's default is valid on its own
 
 
 @pytest.mark.parametrize("override, message", [
@@ -43,7 +55,7 @@ def test_every_field_has_a_default():
     ("train.batch_size=-4", "train.batch_size = -4 must be greater than 0"),
     ("model.bidirectional=true", "cannot be used with head = 'next_token'"),
     ("model.bigram_buckets=1024", "model.bigram_buckets and model.token_dropout are for classifiers"),
-    ("train.monitor=val_accuracy", "train.monitor = 'val_accuracy' is for classifiers"),
+    ("train.monitor=val_accuracy", "train.monitor = 'val_accuracy' is not measured by task charlm; choose one of: val_loss"),
     ("train.monitor=accuracy", "train.monitor = 'accuracy' is not allowed; choose one of: val_loss, val_accuracy"),
     ("data.start_marker=caf\udce9", "data.start_marker = 'caf\\udce9' is not valid UTF-8 text"),
     ("train.seed=4294967296", "train.seed = 4294967296 is out of range; allowed: 0 to 4294967295"),

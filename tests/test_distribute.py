@@ -19,7 +19,7 @@ MIRRORED = textwrap.dedent("""
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import keras, numpy as np
     from tfseq.config import ModelConfig, TrainConfig
-    from tfseq.modeling import build_model
+    from tfseq.models.factory import build_model
     from tfseq.trainer import make_optimizer, make_strategy
 
     rng = np.random.default_rng(0)

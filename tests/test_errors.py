@@ -76,7 +76,7 @@ def bad_files(tmp_path_factory, imdb_archive):
     (("tfseq.train", "charlm", "--set", "model.mask_zero=true"), "model.mask_zero = true cannot be used with head = "
                                                                  "'next_token'"),
     (("tfseq.train", "sentiment", "--set", "model.head=multiclass", "--set", "model.num_classes=5"),
-     "task sentiment trains a binary classifier (positive / negative): it needs model.head = 'binary'"),
+     "task sentiment trains model.head = 'binary', got 'multiclass'"),
     # Paths of the wrong kind.
     (("tfseq.train", "charlm", "--config", "charlm_tiny", "--run-dir", "{root}/a_file"),
      "--run-dir {root}/a_file is a file, not a folder"),

@@ -6,7 +6,7 @@ from tfseq.config import ModelConfig, SampleConfig
 from tfseq.data.text import CharVocab
 from tfseq.errors import UserError
 from tfseq.generation import SAMPLING_MODES, CharGenerator, filter_logits, generate, pick_next, sampling_mode
-from tfseq.modeling import build_model
+from tfseq.models.factory import build_model
 
 VOCAB = CharVocab(list("\n \"'.Tabdehilnorst"))
 
@@ -138,7 +138,7 @@ def test_more_than_one_call_can_hold_is_refused_before_any_work():
     (dict(), 5, "The €", r"1 character\(s\) not in the model's vocabulary: '€'"),
     (dict(), 10_000_001, "The", "length = 10000001 must be between 1 and 10,000,000"),
     (dict(seed=2**63), 5, "The", "seed = 9223372036854775808 is out of range"),
-    (dict(top_k=2**31), 5, "The", "top_k = 2147483648 is too large"),
+    (dict(top_k=2**31), 5, "The", "top_k = 2147483648 must be >= 0 and at most 2147483647"),
 ])
 def test_bad_sampling_input(kwargs, length, prompt, message):
     generator = CharGenerator(random_model("simplernn", 1))

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from tfseq.config import CharLMData
+from tfseq.tasks.charlm import CharLMData
 from tfseq.data import gutenberg
 from tfseq.data.gutenberg import EMBEDDED_BOOK, load_corpus, strip_gutenberg
 from tfseq.data.text import read_text

@@ -6,8 +6,9 @@ import pandas as pd
 import pytest
 
 from conftest import IMDB_ARCHIVE, NEGATIVE, POSITIVE, TEST_ONLY_WORD, write_imdb_folder
-from tfseq.config import SentimentData
+from tfseq.tasks.sentiment import SentimentData
 from tfseq.data import imdb
+from tfseq.data.encoder import TextEncoder, build_vocab, encode_splits, tokenized_chunks
 from tfseq.data.text import tokenize
 from tfseq.errors import UserError
 
@@ -55,7 +56,7 @@ def tf_strings(texts):
 def test_book_tokenizer_on_real_reviews():
     import tensorflow_datasets as tfds
 
-    source = imdb.read_source(SentimentData(path=str(IMDB_ARCHIVE)))
+    source = imdb.read_source(str(IMDB_ARCHIVE))[0]
     reviews = source["train"].texts[::25] + source["test"].texts[::25]  # 2,000 real reviews
     reference = tfds.deprecated.text.Tokenizer()
     assert book_tokens(reviews) == [reference.tokenize(t) for t in reviews]
@@ -69,73 +70,73 @@ def test_lower_tokenizer_drops_html_breaks_and_case():
 
 
 def test_archive_and_folder_give_the_same_reviews_without_unlabelled_ones(imdb_archive, tmp_path):
-    from_archive = imdb.read_source(SentimentData(path=str(imdb_archive)))
+    from_archive = imdb.read_source(str(imdb_archive))[0]
     write_imdb_folder(tmp_path)
-    from_folder = imdb.read_source(SentimentData(path=str(tmp_path / "aclImdb")))
+    from_folder = imdb.read_source(str(tmp_path / "aclImdb"))[0]
     for split in ("train", "test"):
         a, b = from_archive[split], from_folder[split]
-        assert a.texts == b.texts and a.movies == b.movies and np.array_equal(a.labels, b.labels)
+        assert a.texts == b.texts and a.groups == b.groups and np.array_equal(a.labels, b.labels)
         assert len(a) == 24 and a.labels.sum() == 12
         assert not any("UNLABELLED" in t for t in a.texts)
-    assert from_archive["train"].movies[:4] == ["tt0000000", "tt0000000", "tt0000000", "tt0000001"]
+    assert from_archive["train"].groups[:4] == ["tt0000000", "tt0000000", "tt0000000", "tt0000001"]
 
 
 def test_bad_archives_are_named(tmp_path, imdb_archive):
     truncated = tmp_path / "truncated.tar.gz"
     truncated.write_bytes(imdb_archive.read_bytes()[: imdb_archive.stat().st_size * 2 // 3])
     with pytest.raises(UserError, match="truncated.tar.gz is not a readable .tar.gz archive or is truncated"):
-        imdb.read_source(SentimentData(path=str(truncated)))
+        imdb.read_source(str(truncated))[0]
     other = tmp_path / "other.tar.gz"
     with tarfile.open(other, "w:gz") as tar:
         tar.add(__file__, arcname="x.py")
     with pytest.raises(UserError, match="holds no aclImdb/train/pos or /neg reviews"):
-        imdb.read_source(SentimentData(path=str(other)))
+        imdb.read_source(str(other))[0]
     with pytest.raises(UserError, match="IMDb data .*nothing.tar.gz does not exist"):
-        imdb.read_source(SentimentData(path=str(tmp_path / "nothing.tar.gz")))
+        imdb.read_source(str(tmp_path / "nothing.tar.gz"))[0]
     with pytest.raises(UserError, match="no IMDb data given: pass --data"):
-        imdb.read_source(SentimentData())
+        imdb.read_source("")
 
 
 def test_csv_sources(tmp_path):
     good = tmp_path / "movie_data.csv"
     pd.DataFrame({"review": ["good film", "bad film", "fine"], "sentiment": [1, 0, 1]}).to_csv(good, index=False)
-    reviews = imdb.read_source(SentimentData(path=str(good)))["all"]
+    reviews = imdb.read_source(str(good))[0]["all"]
     assert reviews.texts == ["good film", "bad film", "fine"] and reviews.labels.tolist() == [1, 0, 1]
     words = tmp_path / "words.csv"
     pd.DataFrame({"review": ["a", "b"], "label": ["pos", "negative"]}).to_csv(words, index=False)
-    assert imdb.read_source(SentimentData(path=str(words)))["all"].labels.tolist() == [1, 0]
+    assert imdb.read_source(str(words))[0]["all"].labels.tolist() == [1, 0]
     no_label = tmp_path / "no_label.csv"
     pd.DataFrame({"text": ["a"], "stars": [3]}).to_csv(no_label, index=False)
     with pytest.raises(UserError, match="needs a 'review' column and a 'sentiment' or 'label' column; it has: text, "
                                         "stars"):
-        imdb.read_source(SentimentData(path=str(no_label)))
+        imdb.read_source(str(no_label))[0]
     bad_label = tmp_path / "bad_label.csv"
     pd.DataFrame({"review": ["a", "b"], "label": [1, 5]}).to_csv(bad_label, index=False)
     with pytest.raises(UserError, match="bad_label.csv line 3: label = .5.; labels must be 0/1 or pos/neg"):
-        imdb.read_source(SentimentData(path=str(bad_label)))
+        imdb.read_source(str(bad_label))[0]
     with pytest.raises(UserError, match="a CSV has no official train/test split"):
-        imdb.make_splits(imdb.read_source(SentimentData(path=str(good))), SentimentData())
+        imdb.make_splits(imdb.read_source(str(good))[0], SentimentData())
 
 
 def test_official_split_carves_validation_by_movie(imdb_archive):
     cfg = SentimentData(path=str(imdb_archive), val_fraction=0.25)
-    splits, note = imdb.make_splits(imdb.read_source(cfg), cfg)
-    assert not set(splits["train"].movies) & set(splits["val"].movies)
+    splits, note = imdb.make_splits(imdb.read_source(cfg.path)[0], cfg)
+    assert not set(splits["train"].groups) & set(splits["val"].groups)
     assert len(splits["train"]) + len(splits["val"]) == 24 and len(splits["test"]) == 24
     assert "validation: all reviews of 1 of 4 training movies" == note
     # Each fixture movie has positive and negative reviews: all of them go to validation together.
     assert len(splits["val"]) == 6 and sorted(splits["val"].labels.tolist()) == [0, 0, 0, 1, 1, 1]
-    again, _ = imdb.make_splits(imdb.read_source(cfg), cfg)
+    again, _ = imdb.make_splits(imdb.read_source(cfg.path)[0], cfg)
     assert again["val"].names == splits["val"].names
 
 
 def test_textbook_split_proportions_and_limit(imdb_archive):
     cfg = SentimentData(path=str(imdb_archive), split="textbook")
-    splits, _ = imdb.make_splits(imdb.read_source(cfg), cfg)
+    splits, _ = imdb.make_splits(imdb.read_source(cfg.path)[0], cfg)
     assert [len(splits[s]) for s in ("test", "train", "val")] == [24, 19, 5]
     names = [n for s in splits.values() for n in s.names]
     assert len(names) == len(set(names)) == 48
-    limited, _ = imdb.make_splits(imdb.read_source(cfg), SentimentData(split="textbook", limit=10))
+    limited, _ = imdb.make_splits(imdb.read_source(cfg.path)[0], SentimentData(split="textbook", limit=10))
     assert len(limited["test"]) == 10 and limited["test"].labels.sum() in (4, 5, 6)
 
 
@@ -143,25 +144,25 @@ def test_vocabulary_and_ids_follow_the_textbook_encoder(imdb_archive):
     import tensorflow_datasets as tfds
     from collections import Counter
 
-    train = imdb.read_source(SentimentData(path=str(imdb_archive)))["train"]
-    chunks = list(imdb.tokenized_chunks(train.texts, "book"))
-    vocab = imdb.build_vocab(chunks, "book")
+    train = imdb.read_source(str(imdb_archive))[0]["train"]
+    chunks = list(tokenized_chunks(train.texts, "book"))
+    vocab = build_vocab(chunks, "book")
     tokenizer = tfds.deprecated.text.Tokenizer()
     counts = Counter()
     for text in train.texts:
         counts.update(tokenizer.tokenize(text))
     encoder = tfds.deprecated.text.TokenTextEncoder(counts)
     assert vocab.tokens == encoder.tokens and vocab.size == encoder.vocab_size  # padding + tokens + one OOV id
-    encoded = imdb.encode_chunks(chunks, vocab, train.labels)
+    encoded = TextEncoder(vocab).encode_chunks(chunks, train.labels)
     for i, text in enumerate(train.texts):
         assert encoded.ids[encoded.splits[i]:encoded.splits[i + 1]].tolist() == encoder.encode(text)
 
 
 def test_a_token_seen_only_in_test_stays_out_of_the_vocabulary(imdb_archive):
     cfg = SentimentData(path=str(imdb_archive), tokenizer="lower", val_fraction=0.25)
-    splits, _ = imdb.make_splits(imdb.read_source(cfg), cfg)
+    splits, _ = imdb.make_splits(imdb.read_source(cfg.path)[0], cfg)
     assert any(TEST_ONLY_WORD in text for text in splits["test"].texts)
-    vocab, encoded = imdb.encode_splits(splits, cfg)
+    vocab, encoded = encode_splits(splits, cfg)
     assert TEST_ONLY_WORD not in vocab.tokens and "great" in vocab.tokens
     test = encoded["test"]
     first = test.ids[test.splits[0]:test.splits[1]].tolist()  # "dull and awful a stupid zyzzyva test 0"
@@ -170,57 +171,31 @@ def test_a_token_seen_only_in_test_stays_out_of_the_vocabulary(imdb_archive):
 
 def test_vocabulary_caps_and_oov():
     texts = ["b a a c", "c c c d", "e"]
-    chunks = list(imdb.tokenized_chunks(texts, "book"))
-    assert imdb.build_vocab(chunks, "book").tokens == ["b", "a", "c", "d", "e"]
-    assert imdb.build_vocab(chunks, "book", min_count=2).tokens == ["a", "c"]
-    assert imdb.build_vocab(chunks, "book", max_tokens=2).tokens == ["a", "c"]
-    vocab = imdb.build_vocab(chunks, "book", max_tokens=1)  # ["c"]: id 1, OOV = 2
-    encoded = imdb.encode_chunks(chunks, vocab, np.zeros(3))
+    chunks = list(tokenized_chunks(texts, "book"))
+    assert build_vocab(chunks, "book").tokens == ["b", "a", "c", "d", "e"]
+    assert build_vocab(chunks, "book", min_count=2).tokens == ["a", "c"]
+    assert build_vocab(chunks, "book", max_tokens=2).tokens == ["a", "c"]
+    vocab = build_vocab(chunks, "book", max_tokens=1)  # ["c"]: id 1, OOV = 2
+    encoded = TextEncoder(vocab).encode_chunks(chunks, np.zeros(3))
     assert encoded.ids.tolist() == [2, 2, 2, 1, 1, 1, 1, 2, 2] and vocab.oov_id == 2
 
 
 def test_truncation_and_empty_reviews():
     texts = ["a b c d e", "", "f", "...", "a b"]
-    chunks = list(imdb.tokenized_chunks(texts, "book"))
-    vocab = imdb.build_vocab(chunks, "book")
+    chunks = list(tokenized_chunks(texts, "book"))
+    vocab = build_vocab(chunks, "book")
     rows = lambda e: [e.ids[e.splits[i]:e.splits[i + 1]].tolist() for i in range(len(texts))]
     oov = vocab.oov_id
-    assert rows(imdb.encode_chunks(chunks, vocab, np.zeros(5), 3, "last")) == [[3, 4, 5], [oov], [6], [oov], [1, 2]]
-    assert rows(imdb.encode_chunks(chunks, vocab, np.zeros(5), 3, "first")) == [[1, 2, 3], [oov], [6], [oov], [1, 2]]
-
-
-def test_batches_are_right_padded_reproducible_and_bucketed():
-    rng = np.random.default_rng(0)
-    lengths = rng.integers(1, 200, 1000)
-    data = imdb.Encoded(rng.integers(1, 50, lengths.sum()).astype(np.int32),
-                        np.concatenate([[0], np.cumsum(lengths)]), rng.integers(0, 2, 1000).astype(np.int32))
-    plain, steps = imdb.train_dataset(data, 32, seed=1, first_epoch=0, epochs=2, bucket=False)
-    bucketed, steps_b = imdb.train_dataset(data, 32, seed=1, first_epoch=0, epochs=2, bucket=True)
-    assert steps == steps_b == 32
-    padding = {}
-    for name, ds in (("plain", plain), ("bucketed", bucketed)):
-        batches = list(ds)
-        assert len(batches) == 2 * steps
-        x = batches[0][0].numpy()
-        nonzero = x != 0
-        # Right padding: within a row, no real id after a 0.
-        assert np.all(np.cumsum(~nonzero, axis=1)[nonzero] == 0)
-        assert batches[0][1].shape[1] == 1
-        padding[name] = sum(int(np.sum(b[0].numpy() == 0)) for b in batches)
-    assert padding["bucketed"] < padding["plain"] / 5
-    resumed, _ = imdb.train_dataset(data, 32, seed=1, first_epoch=1, epochs=2, bucket=True)
-    first_resumed = next(iter(resumed))[0].numpy()
-    np.testing.assert_array_equal(first_resumed, list(bucketed)[steps][0].numpy())
-    all_rows = sorted(np.concatenate(imdb.epoch_batches(lengths, 32, 1, 0, True)).tolist())
-    assert all_rows == list(range(1000))
+    assert rows(TextEncoder(vocab, 3, "last").encode_chunks(chunks, np.zeros(5))) == [[3, 4, 5], [oov], [6], [oov], [1, 2]]
+    assert rows(TextEncoder(vocab, 3, "first").encode_chunks(chunks, np.zeros(5))) == [[1, 2, 3], [oov], [6], [oov], [1, 2]]
 
 
 def test_tfds_source_with_mock_data():
     import tensorflow_datasets as tfds
 
     with tfds.testing.mock_data(num_examples=6):
-        source = imdb.read_source(SentimentData(path="tfds"))
-    assert len(source["train"]) == 6 and len(source["test"]) == 6 and source["train"].movies is None
+        source = imdb.read_source("tfds")[0]
+    assert len(source["train"]) == 6 and len(source["test"]) == 6 and source["train"].groups is None
     cfg = SentimentData(path="tfds", val_fraction=0.5)
     _, note = imdb.make_splits(source, cfg)
     assert "random carve" in note
@@ -233,4 +208,4 @@ def test_tfds_manual_route_with_a_repacked_archive_gives_a_clear_message(tmp_pat
     (manual / "aclImdb_v1.tar.gz").write_bytes(imdb_archive.read_bytes())
     with pytest.raises(UserError, match="TFDS rejected the IMDb archive: its checksum is not the one TFDS registered "
                                         ".*pass the archive itself instead: --data"):
-        imdb.read_source(SentimentData(path="tfds", tfds_data_dir=str(tmp_path)))
+        imdb.read_source("tfds", tfds_data_dir=str(tmp_path))[0]

@@ -6,7 +6,7 @@ import pytest
 
 from tfseq.config import ModelConfig
 from tfseq.errors import UserError
-from tfseq.modeling import GATES, build_model
+from tfseq.models.factory import GATES, build_model
 
 V = 13
 
@@ -97,10 +97,12 @@ def test_hashed_bigrams_see_word_pairs_and_keep_padding_invariance():
 
 
 def test_bidirectional_language_model_is_refused():
-    with pytest.raises(UserError, match="bidirectional model cannot predict the next token"):
+    with pytest.raises(UserError, match="bidirectional = true cannot be used with head = .next_token."):
         build_model(ModelConfig(bidirectional=True, units=4, embedding_dim=2), V)
+    from tfseq.models.heads import get_head
+
     with pytest.raises(UserError, match="head = 'next_token'"):
-        ModelConfig(bidirectional=True).check()
+        get_head("next_token").check(ModelConfig(bidirectional=True))
 
 
 def test_default_layers_stay_on_the_cudnn_path():
@@ -116,14 +118,14 @@ def test_pipelines_are_cudnn_eligible_except_charlm_best_and_bad_settings_are_na
     import tomllib
 
     from tfseq.config import PIPELINES_DIR, load_config
-    from tfseq.modeling import cudnn_warnings
+    from tfseq.models.factory import cudnn_warnings
 
     # charlm_best is tuned for a 2-core CPU budget, where its recurrent dropout is worth 0.006-0.012 nats/char
     # (bench/RESULTS.md); it leaves cuDNN knowingly, one warning per layer, and no other pipeline may.
     cpu_only = {"charlm_best.toml": 2}
     for path in sorted(PIPELINES_DIR.glob("*.toml")):
         cfg = load_config(tomllib.loads(path.read_text())["task"], str(path))
-        warnings = cudnn_warnings(build_model(cfg.model, 50))
+        warnings = cudnn_warnings(build_model(cfg.model, 50, num_classes=3))
         assert len(warnings) == cpu_only.get(path.name, 0), (path.name, warnings)
         assert all(": recurrent_dropout = " in warning for warning in warnings), (path.name, warnings)
     slow = build_model(ModelConfig(cell="gru", units=4, embedding_dim=2, layers=2, recurrent_dropout=0.25,

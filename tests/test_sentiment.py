@@ -57,7 +57,7 @@ def test_exported_savedmodel_answers_raw_strings_without_tfseq(sentiment_run, tm
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     reviews = POSITIVE + NEGATIVE + ["", "<br />", "unknownword " * 3, "x" * 5000]
-    in_process = classify(sentiment_run.path, reviews)[0]
+    in_process = classify(sentiment_run.path, reviews).probabilities[:, 1]
     # A bare process: tfseq is made unimportable, only TensorFlow is used.
     script = (
         "import sys, json\n"
@@ -80,7 +80,7 @@ def test_sample_and_predict_refuse_runs_of_the_other_task(sentiment_run):
     done = subprocess.run([PYTHON, "-m", "tfseq.sample", str(sentiment_run.path)], cwd=ROOT, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 2
-    assert "is a sentiment run, not a charlm run; use python -m tfseq.predict with it" in done.stderr
+    assert "is a sentiment run, which python -m tfseq.sample cannot use; use python -m tfseq.predict with it" in done.stderr
 
 
 def test_predict_reads_stdin_as_people_write_it_and_flags_unknown_texts(sentiment_run):
@@ -95,7 +95,7 @@ def test_predict_reads_stdin_as_people_write_it_and_flags_unknown_texts(sentimen
     assert rows[0]["known_tokens"] > 0 and rows[2]["known_tokens"] == 0
     plain = predict(b"qqq zzz\n")
     assert plain.returncode == 0 and plain.stdout.decode().rstrip().endswith("(no known word)")
-    assert "1 review(s) have no word in the model's vocabulary" in plain.stderr.decode()
+    assert "1 text(s) have no word in the model's vocabulary" in plain.stderr.decode()
     bad = predict(b"fine review\n\xff\xfe broken\n")
     assert bad.returncode == 2 and bad.stderr.decode().strip() == \
         "error: stdin is not UTF-8: byte 0xff on line 2 cannot be decoded; re-encode it as UTF-8"
@@ -110,13 +110,12 @@ def unmasked_run(imdb_archive, tmp_path_factory):
 
 
 def test_a_model_that_reads_padding_scores_each_text_alone_everywhere(unmasked_run, imdb_archive, tmp_path):
-    from tfseq.config import SentimentData
     from tfseq.data import imdb
     from tfseq.serving import classify, export_run
 
     short, long = TEST_POSITIVE[2], " ".join(NEGATIVE * 8)
-    alone = classify(unmasked_run.path, [short])[0]
-    together = classify(unmasked_run.path, [long, short, ""])[0]
+    alone = classify(unmasked_run.path, [short]).probabilities[:, 1]
+    together = classify(unmasked_run.path, [long, short, ""]).probabilities[:, 1]
     np.testing.assert_allclose(together[1], alone[0], rtol=1e-5, atol=1e-6)
     out = export_run(unmasked_run.path, tmp_path / "exported")
     script = (
@@ -135,7 +134,7 @@ def test_a_model_that_reads_padding_scores_each_text_alone_everywhere(unmasked_r
     np.testing.assert_allclose([b[1], a[0]], [alone[0], alone[0]], rtol=1e-5, atol=1e-6)
     assert e == []
     # Evaluation scores each test review as serving does: the same accuracy as classify() review by review.
-    test = imdb.read_source(SentimentData(path=str(imdb_archive)))["test"]
-    probs, _ = classify(unmasked_run.path, test.texts)
+    test = imdb.read_source(str(imdb_archive))[0]["test"]
+    probs = classify(unmasked_run.path, test.texts).probabilities[:, 1]
     metrics = json.loads(unmasked_run.metrics.read_text())
     assert metrics["test_accuracy"] == np.mean((probs >= 0.5) == (test.labels == 1))

@@ -7,10 +7,10 @@ import pytest
 
 from conftest import tiny_charlm_config
 from tfseq import runs, trainer
-from tfseq.charlm import stream_loss
+from tfseq.tasks.charlm import stream_loss
 from tfseq.config import ModelConfig
 from tfseq.errors import UserError
-from tfseq.modeling import build_model
+from tfseq.models.factory import build_model
 from tfseq.runs import RunFolder, choose_run_dir
 
 
@@ -157,7 +157,7 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(
     import keras
     import tensorflow as tf
 
-    from tfseq.charlm import CharLMTask
+    from tfseq.tasks.charlm import CharLMTask
 
     poisoned = tf.Variable(0.0)  # becomes NaN after the first epoch
 
@@ -284,7 +284,7 @@ def test_time_budget_stops_before_an_epoch_that_would_cross_it(small_book, tmp_p
 
 
 def test_an_early_stop_survives_a_kill_during_the_final_evaluation(small_book, tmp_path, monkeypatch):
-    from tfseq.charlm import CharLMTask
+    from tfseq.tasks.charlm import CharLMTask
 
     cfg = tiny_charlm_config(small_book, epochs=6, steps_per_epoch=2, early_stopping=1)
     original = trainer.RunCheckpoint.on_epoch_end
@@ -296,7 +296,7 @@ def test_an_early_stop_survives_a_kill_during_the_final_evaluation(small_book, t
     straight = trainer.train(cfg, str(tmp_path / "straight"))
     assert [r["epoch"] for r in straight.read_history()] == [1, 2, 3]
     evaluate = CharLMTask.final_metrics
-    monkeypatch.setattr(CharLMTask, "final_metrics", lambda self, model: (_ for _ in ()).throw(KeyboardInterrupt))
+    monkeypatch.setattr(CharLMTask, "final_metrics", lambda self, model, run: (_ for _ in ()).throw(KeyboardInterrupt))
     with pytest.raises(KeyboardInterrupt):
         trainer.train(cfg, str(tmp_path / "resumed"))
     monkeypatch.setattr(CharLMTask, "final_metrics", evaluate)
@@ -310,7 +310,7 @@ def test_a_kill_during_the_final_evaluation_resumes_to_the_same_end(small_book, 
     import itertools
     import types
 
-    from tfseq.charlm import CharLMTask
+    from tfseq.tasks.charlm import CharLMTask
 
     cfg = tiny_charlm_config(small_book, epochs=6, steps_per_epoch=2)
     cfg.train.max_minutes = 3.5
@@ -321,7 +321,7 @@ def test_a_kill_during_the_final_evaluation_resumes_to_the_same_end(small_book, 
     clock = itertools.count(0, 60)
     evaluate = CharLMTask.final_metrics
 
-    def killed(self, model):
+    def killed(self, model, run):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(CharLMTask, "final_metrics", killed)

@@ -124,17 +124,21 @@ class SampleConfig:
     seed: int = 0  # the same seed, prompt and options give the same text
 
     def check(self) -> None:
-        if not self.temperature >= 0:
-            raise UserError(f"temperature = {self.temperature} must be >= 0 (0 means greedy: the most likely "
-                            "character every time)")
-        if self.top_k < 0:
-            raise UserError(f"top_k = {self.top_k} must be >= 0 (0 means no top-k limit)")
-        if not 0 < self.top_p <= 1:
-            raise UserError(f"top_p = {self.top_p} must be in (0, 1] (1 means no top-p limit)")
-        if self.top_k > INT32_MAX:
-            raise UserError(f"top_k = {self.top_k} is too large; at most {INT32_MAX} (0 means no top-k limit)")
-        if not 0 <= self.seed <= INT64_MAX:
-            raise UserError(f"seed = {self.seed} is out of range; allowed: 0 to {INT64_MAX}")
+        for name, allowed, rule in SAMPLING_RULES:
+            value = getattr(self, name)
+            if not allowed(value):
+                raise UserError(f"{name} = {value} {rule}")
+
+
+# The one definition of what each sampling option allows, as (option, test, the rule in words). The tests use only
+# comparisons and `&`, so the same test checks a Python value (SampleConfig.check) and a tensor in the exported
+# `generate` graph. Comparisons with NaN are false: a NaN fails every test.
+SAMPLING_RULES = (
+    ("temperature", lambda v: v >= 0, "must be >= 0 (0 means greedy: the most likely character every time)"),
+    ("top_k", lambda v: (v >= 0) & (v <= INT32_MAX), f"must be >= 0 and at most {INT32_MAX} (0 means no top-k limit)"),
+    ("top_p", lambda v: (v > 0) & (v <= 1), "must be in (0, 1] (1 means no top-p limit)"),
+    ("seed", lambda v: (v >= 0) & (v <= INT64_MAX), f"is out of range; allowed: 0 to {INT64_MAX}"),
+)
 
 
 SECTIONS = ("data", "model", "train")
@@ -147,8 +151,8 @@ class RunConfig:
     task: str = ""  # the task's name (tfseq.tasks.registry lists them)
     pipeline: str = ""  # the pipeline file this config started from (names default run folders)
     data: typing.Any = None  # the task's [data] dataclass
-    model: ModelConfig = field(default_factory=ModelConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)  # the network: backbone and head
+    train: TrainConfig = field(default_factory=TrainConfig)  # optimisation, schedule, stopping and seeds
 
     def check(self) -> None:
         """Raises UserError naming the first field whose value is out of range, or that the task cannot use."""

@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfseq.config import SampleConfig
+from tfseq.config import SAMPLING_RULES, SampleConfig
 from tfseq.errors import UserError
 from tfseq.models.factory import rnn_layers
 
@@ -304,9 +304,8 @@ def cut_at_stops(text: str, stops) -> str:
 
 
 _ENDPOINT_CHECKS = ("prompt character not in the vocabulary", "empty prompt",
-                    f"length must be between 1 and {MAX_LENGTH}", "temperature must be >= 0 (0 = greedy)",
-                    "top_k must be >= 0 (0 = no limit)", "top_p must be in (0, 1] (1 = no limit)",
-                    f"prompts x length must be at most {MAX_GENERATED}", "seed must be >= 0")
+                    f"length must be between 1 and {MAX_LENGTH}", f"prompts x length must be at most {MAX_GENERATED}",
+                    *(f"{name} {rule}" for name, _, rule in SAMPLING_RULES))
 
 
 def add_generate_endpoint(archive, generator: CharGenerator, vocab) -> None:
@@ -329,14 +328,12 @@ def add_generate_endpoint(archive, generator: CharGenerator, vocab) -> None:
             tf.debugging.assert_non_negative(ids.flat_values, message=_ENDPOINT_CHECKS[0]),
             tf.debugging.assert_positive(ids.row_lengths(), message=_ENDPOINT_CHECKS[1]),
             tf.debugging.Assert((length > 0) & (length <= MAX_LENGTH), [_ENDPOINT_CHECKS[2]]),
-            # Written so that NaN fails: every comparison with NaN is false.
-            tf.debugging.Assert(temperature >= 0, [_ENDPOINT_CHECKS[3]]),
-            tf.debugging.Assert(top_k >= 0, [_ENDPOINT_CHECKS[4]]),
-            tf.debugging.Assert((top_p > 0) & (top_p <= 1), [_ENDPOINT_CHECKS[5]]),
             tf.debugging.Assert(tf.cast(tf.size(prompts), tf.int64) * tf.cast(length, tf.int64) <= MAX_GENERATED,
-                                [_ENDPOINT_CHECKS[6]]),
-            tf.debugging.Assert(seed >= 0, [_ENDPOINT_CHECKS[7]]),
+                                [_ENDPOINT_CHECKS[3]]),
         ]
+        options = {"temperature": temperature, "top_k": top_k, "top_p": top_p, "seed": seed}
+        checks += [tf.debugging.Assert(allowed(options[name]), [f"{name} {rule}"])
+                   for name, allowed, rule in SAMPLING_RULES]
         def run():
             out, _ = generator.generate_ids(tf.cast(ids.to_tensor(0), tf.int32),
                                             tf.cast(ids.row_lengths(), tf.int32), length, temperature, top_k, top_p,

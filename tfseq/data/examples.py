@@ -55,7 +55,7 @@ def class_ids(values: list[str], classes: list[str] | None = None) -> tuple[np.n
     if classes is None:
         distinct = set(values)
         numeric = all(_is_int(v) for v in distinct)
-        classes = sorted(distinct, key=(lambda v: (int(v), v)) if numeric else None)
+        classes = sorted(map(str, distinct), key=(lambda v: (int(v), v)) if numeric else None)
     index = {name: i for i, name in enumerate(classes)}
     return np.array([index.get(v, -1) for v in values], np.int32), list(classes)
 

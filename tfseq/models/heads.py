@@ -28,6 +28,9 @@ class Head:
     def check(self, cfg: ModelConfig) -> None:
         """Raises UserError for model settings this head cannot use."""
 
+    def check_classes(self, classes: list[str]) -> None:
+        """Raises UserError when the head cannot label texts with these classes."""
+
     def width(self, vocab_size: int, num_classes: int) -> int:
         """Units of the output layer."""
         raise NotImplementedError
@@ -83,6 +86,12 @@ class BinaryHead(Head):
 
     name, classifier, activation = "binary", True, "sigmoid"
 
+    def check_classes(self, classes: list[str]) -> None:
+        if len(classes) != 2:
+            shown = ", ".join(classes[:10]) + (" ..." if len(classes) > 10 else "")
+            raise UserError(f"model.head = 'binary' needs two classes; the data has {len(classes)} ({shown}): set "
+                            "model.head = 'multiclass'")
+
     def width(self, vocab_size: int, num_classes: int) -> int:
         return 1
 
@@ -118,6 +127,8 @@ class MulticlassHead(Head):
     name, classifier, activation = "multiclass", True, "softmax"
 
     def width(self, vocab_size: int, num_classes: int) -> int:
+        if num_classes < 2:
+            raise UserError(f"a multiclass head needs two classes or more, got {num_classes}")
         return num_classes
 
     def loss(self):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tfseq.config import check_choice
 from tfseq.errors import UserError
 from tfseq.models.heads import get_head
 
@@ -47,7 +46,9 @@ class TaskSpec:
         if cfg.model.head not in self.heads:
             raise UserError(f"task {self.name} trains model.head = {' or '.join(map(repr, self.heads))}, got "
                             f"{cfg.model.head!r}; remove the model.head setting or choose another task")
-        check_choice("train.monitor", cfg.train.monitor, self.monitors)
+        if cfg.train.monitor not in self.monitors:
+            raise UserError(f"train.monitor = {cfg.train.monitor!r} is not measured by task {self.name}; choose one "
+                            f"of: {', '.join(self.monitors)}")
         head = get_head(cfg.model.head)
         head.check(cfg.model)
         if not head.classifier and cfg.train.class_weight != "none":

@@ -133,7 +133,11 @@ class ClassifyTask(Task):
             return sources.read_tfds(path[5:], d.tfds_data_dir, [s.strip() for s in d.tfds_splits.split(",")],
                                      "" if d.text_column == "text" else d.text_column,
                                      "" if d.label_column == "label" else d.label_column)
-        if _is_imdb(Path(path)):
+        imdb_source = _is_imdb(Path(path))
+        if d.labels == "rating" and not imdb_source:
+            raise UserError(f"data.labels = 'rating' reads the star ratings in the IMDb archive's file names; {path} "
+                            "is not the IMDb archive or an aclImdb/ folder (its labels come from data.label_column)")
+        if imdb_source:
             found, classes = imdb.read_source(path, labels=d.labels)
             names = np.array(classes)
             for part in found.values():
@@ -146,11 +150,9 @@ class ClassifyTask(Task):
 
     def _check_classes(self) -> None:
         m, k = self.cfg.model, self.num_classes
-        shown = ", ".join(self.classes[:10]) + (" ..." if k > 10 else "")
-        if m.head == "binary" and k != 2:
-            raise UserError(f"model.head = 'binary' needs two classes; the data has {k} ({shown}): set model.head = "
-                            "'multiclass'")
+        self.head.check_classes(self.classes)
         if m.num_classes and m.num_classes != k:
+            shown = ", ".join(self.classes[:10]) + (" ..." if k > 10 else "")
             raise UserError(f"model.num_classes = {m.num_classes}, but the data has {k} classes ({shown}); set "
                             "model.num_classes = 0 (as many as the data has)")
 

@@ -1,0 +1,148 @@
+"""The classify task: any labelled texts -> a k-class classifier, as a new user would try it: a CSV with string
+classes, predict --json, per-class metrics; folder, IMDb-rating and TFDS sources; splits; and bad input."""
+import json
+import subprocess
+
+import numpy as np
+import pytest
+
+from conftest import PYTHON, ROOT, TOPICS, tiny_classify_config, topic_rows, write_news_csv
+from tfseq import trainer
+from tfseq.config import load_config
+from tfseq.errors import UserError
+
+
+@pytest.fixture(scope="module")
+def news_run(news_csv, tmp_path_factory):
+    cfg = tiny_classify_config(news_csv, "train.epochs=6")
+    return trainer.train(cfg, str(tmp_path_factory.mktemp("classify") / "run"))
+
+
+def test_a_three_class_csv_run_learns_and_reports_per_class_scores(news_run):
+    metrics = json.loads(news_run.metrics.read_text())
+    assert json.loads(news_run.classes.read_text())["classes"] == ["food", "sport", "tech"] == metrics["classes"]
+    assert metrics["test_accuracy"] >= 0.9 and metrics["test_macro_f1"] >= 0.9, metrics
+    assert metrics["test_texts"] == 30 and metrics["test_texts_seen_in_training"] == 0
+    assert set(metrics["test_per_class"]) == {"food", "sport", "tech"}
+    assert sum(c["support"] for c in metrics["test_per_class"].values()) == 30
+    assert "test_auc" not in metrics and "test_mae" not in metrics  # two classes only; names are not numbers
+    confusion = json.loads(news_run.confusion.read_text())
+    assert confusion["matrix"] == metrics["test_confusion"] and sum(map(sum, confusion["matrix"])) == 30
+    assert news_run.confusion_plot.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_predict_json_gives_every_class_by_name(news_run):
+    done = subprocess.run([PYTHON, "-m", "tfseq.predict", str(news_run.path), "--json", "The coach of the team",
+                           "cheese soup"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [r["label"] for r in rows] == ["sport", "food"]
+    for row in rows:
+        assert set(row["probabilities"]) == {"food", "sport", "tech"}
+        assert row["probability"] == max(row["probabilities"].values())
+        assert abs(sum(row["probabilities"].values()) - 1) < 1e-4
+    plain = subprocess.run([PYTHON, "-m", "tfseq.predict", str(news_run.path), "robot phone"], cwd=ROOT,
+                           capture_output=True, text=True, timeout=300)
+    assert plain.returncode == 0 and plain.stdout.startswith("tech\t"), plain.stderr
+
+
+def test_a_sentiment_config_cannot_ask_for_a_multiclass_head():
+    # The defect that started issue 14: this trained a binary loss against a 5-unit softmax.
+    with pytest.raises(UserError, match="task sentiment trains model.head = 'binary', got 'multiclass'"):
+        load_config("sentiment", "imdb_tiny", ["model.head=multiclass", "model.num_classes=5"])
+
+
+def test_heads_and_class_counts_must_agree_with_the_data(news_csv, tmp_path):
+    with pytest.raises(UserError, match=r"model.head = 'binary' needs two classes; the data has 3 \(food, sport, "
+                                        r"tech\): set model.head = 'multiclass'"):
+        trainer.train(tiny_classify_config(news_csv, "model.head=binary"), str(tmp_path / "a"))
+    with pytest.raises(UserError, match="model.num_classes = 4, but the data has 3 classes"):
+        trainer.train(tiny_classify_config(news_csv, "model.num_classes=4"), str(tmp_path / "b"))
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()  # a refused run leaves nothing
+
+
+def test_bad_data_is_refused_in_one_line(news_csv, tmp_path):
+    train, test = news_csv
+    cases = {
+        "data.text_column=title": "has no column 'title'; its columns are: id, headline, topic",
+        "data.label_column=kind": "has no column 'kind'; its columns are: id, headline, topic",
+    }
+    for override, message in cases.items():
+        with pytest.raises(UserError, match=message):
+            trainer.train(tiny_classify_config(news_csv, override), str(tmp_path / "run"))
+    one_class = write_news_csv(tmp_path / "one.csv", [(h, "sport") for h, _ in topic_rows(30, 3)])
+    with pytest.raises(UserError, match="has a single class \\('sport'\\) in its training texts"):
+        trainer.train(tiny_classify_config((one_class, test)), str(tmp_path / "run"))
+    unseen = write_news_csv(tmp_path / "unseen.csv", topic_rows(6, 4) + [("Stock markets fall", "finance")])
+    with pytest.raises(UserError, match="the test texts have label 'finance', which no training text has"):
+        trainer.train(tiny_classify_config((train, unseen)), str(tmp_path / "run"))
+    empty = tmp_path / "empty.csv"
+    empty.write_text("headline,topic\n,sport\n,tech\n", encoding="utf-8")
+    with pytest.raises(UserError, match="headline"):
+        trainer.train(tiny_classify_config((empty, test)), str(tmp_path / "run"))
+    assert not (tmp_path / "run").exists()
+
+
+def test_carves_are_stratified_and_groups_stay_whole(tmp_path):
+    from tfseq.tasks.classify import ClassifyTask
+
+    rows = topic_rows(90, 5)
+    path = tmp_path / "grouped.csv"
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write("headline,topic,source\n" + "".join(f"{h},{t},s{i % 9}\n" for i, (h, t) in enumerate(rows)))
+    cfg = load_config("classify", "classify_tiny", [f"data.path={path}", "data.text_column=headline",
+                                                    "data.label_column=topic", "data.val_fraction=0.25"])
+    splits, classes, note = ClassifyTask(cfg).read_splits()
+    assert [len(splits[s]) for s in ("train", "val", "test")] == [54, 18, 18]  # 20% test, then 25% of the rest
+    for part in splits.values():
+        assert np.bincount(part.labels).tolist() == [len(part) // 3] * 3  # each class in its proportion
+    cfg.data.group_column = "source"
+    splits, _, note = ClassifyTask(cfg).read_splits()
+    assert not set(splits["train"].groups) & set(splits["val"].groups)
+    assert note.startswith("validation: all texts of 2 of 9 groups")
+
+
+def test_a_folder_of_class_subfolders_trains(tmp_path):
+    root = tmp_path / "folders"
+    for topic in TOPICS:
+        (root / topic).mkdir(parents=True)
+    for i, (headline, topic) in enumerate(topic_rows(60, 6)):
+        (root / topic / f"{i}.txt").write_text(headline, encoding="utf-8")
+    cfg = load_config("classify", "classify_tiny", [f"data.path={root}", "train.epochs=1"])
+    run = trainer.train(cfg, str(tmp_path / "run"))
+    assert run.read_classes() == ["food", "sport", "tech"]
+
+
+def test_imdb_star_ratings_are_ordinal_classes(imdb_archive, tmp_path):
+    cfg = load_config("classify", "classify_tiny", [f"data.path={imdb_archive}", "data.labels=rating",
+                                                    "train.epochs=1"])
+    run = trainer.train(cfg, str(tmp_path / "run"))
+    metrics = json.loads(run.metrics.read_text())
+    assert metrics["classes"] == ["2", "8"]  # the fixture's reviews have 2 and 8 stars
+    assert "test_mae" in metrics and "test_auc" in metrics and "all texts of" in metrics["validation"]
+    with pytest.raises(UserError, match="data.labels = 'rating' reads the star ratings in the IMDb archive's file"):
+        trainer.train(load_config("classify", "classify_tiny", ["data.path=news.csv", "data.labels=rating"]),
+                      str(tmp_path / "other"))
+
+
+def test_balanced_class_weights_train_a_skewed_csv(tmp_path):
+    rows = topic_rows(120, 7)
+    skewed = [row for i, row in enumerate(rows) if row[1] != "food" or i % 4 == 0]
+    path = write_news_csv(tmp_path / "skewed.csv", skewed)
+    cfg = load_config("classify", "classify_tiny", [f"data.path={path}", "data.text_column=headline",
+                                                    "data.label_column=topic", "train.class_weight=balanced",
+                                                    "train.epochs=1"])
+    run = trainer.train(cfg, str(tmp_path / "run"))
+    assert json.loads(run.metrics.read_text())["epochs"] == 1
+    with pytest.raises(UserError, match="train.class_weight = 'balanced' is for classifiers"):
+        load_config("charlm", "charlm_tiny", ["train.class_weight=balanced"])
+
+
+def test_a_tfds_dataset_by_name(tmp_path):
+    import tensorflow_datasets as tfds
+
+    cfg = load_config("classify", "classify_tiny", ["data.path=tfds:ag_news_subset", "data.text_column=description",
+                                                    "train.epochs=1", "data.val_fraction=0.2"])
+    with tfds.testing.mock_data(num_examples=40):
+        run = trainer.train(cfg, str(tmp_path / "run"))
+    assert set(run.read_classes()) <= {"World", "Sports", "Business", "Sci/Tech"}
