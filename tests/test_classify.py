@@ -145,4 +145,73 @@ def test_a_tfds_dataset_by_name(tmp_path):
                                                     "train.epochs=1", "data.val_fraction=0.2"])
     with tfds.testing.mock_data(num_examples=40):
         run = trainer.train(cfg, str(tmp_path / "run"))
-    assert set(run.read_classes()) <= {"World", "Sports", "Business", "Sci/Tech"}
+    # mock_data draws labels among the dataset's four ClassLabel names; the classes are those drawn, by name.
+    classes = run.read_classes()
+    assert set(classes) <= {"World", "Sports", "Business", "Sci/Tech"} and len(classes) >= 2
+    assert classes == sorted(classes)
+
+
+def test_folder_layouts_a_user_may_give(tmp_path):
+    # pos/ and neg/ class folders without IMDb's files are class folders, not the IMDb archive.
+    root = tmp_path / "reviews"
+    for split, rows in (("train", topic_rows(40, 8)), ("test", topic_rows(12, 9))):
+        for i, (headline, topic) in enumerate(rows):
+            label = "pos" if topic == "sport" else "neg"
+            (root / split / label).mkdir(parents=True, exist_ok=True)
+            (root / split / label / f"{topic}{i}.txt").write_text(headline, encoding="utf-8")
+    cfg = load_config("classify", "classify_tiny", [f"data.path={root}", "train.epochs=1"])
+    run = trainer.train(cfg, str(tmp_path / "run"))
+    metrics = json.loads(run.metrics.read_text())
+    assert metrics["classes"] == ["neg", "pos"] and metrics["test_texts"] == 12
+    (root / "val" / "pos").mkdir(parents=True)
+    with pytest.raises(UserError, match="holds train/ beside test, val: a folder of class folders either has one "
+                                        "subfolder per class, or exactly train/ and test/"):
+        trainer.train(cfg, str(tmp_path / "other"))
+
+
+def test_groups_stay_whole_in_the_test_carve_and_test_files_need_no_group_column(news_csv, tmp_path):
+    from tfseq.tasks.classify import ClassifyTask
+
+    rows = topic_rows(90, 10)
+    path = tmp_path / "grouped.csv"
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write("headline,topic,author\n" + "".join(f"{h},{t},a{i % 10}\n" for i, (h, t) in enumerate(rows)))
+    base = [f"data.path={path}", "data.text_column=headline", "data.label_column=topic", "data.group_column=author"]
+    splits, _, _ = ClassifyTask(load_config("classify", "classify_tiny", base)).read_splits()
+    groups = {name: set(part.groups) for name, part in splits.items()}
+    assert not groups["train"] & groups["test"] and not groups["train"] & groups["val"] and groups["test"]
+    # The separate test file has no author column: it is never carved, so it needs none.
+    splits, _, _ = ClassifyTask(load_config("classify", "classify_tiny", base + [
+        f"data.test_path={news_csv[1]}"])).read_splits()
+    assert len(splits["test"]) == 30
+    with pytest.raises(UserError, match="data.group_column = 'author' names a column of a table"):
+        ClassifyTask(load_config("classify", "classify_tiny", [f"data.path={tmp_path}", "data.group_column=author"]))
+
+
+def test_an_unmasked_multiclass_model_serves_each_text_alone(news_csv, tmp_path):
+    import tensorflow as tf
+
+    from tfseq.serving import classify, export_run
+
+    cfg = tiny_classify_config(news_csv, "train.epochs=1", "model.mask_zero=false", "model.pooling=last")
+    run = trainer.train(cfg, str(tmp_path / "run"))
+    texts = ["The coach", "soup and bread with cheese today " * 5, ""]
+    together = classify(run.path, texts).probabilities
+    alone = np.concatenate([classify(run.path, [t]).probabilities for t in texts])
+    np.testing.assert_allclose(together, alone, rtol=1e-5, atol=1e-6)
+    served = tf.saved_model.load(str(export_run(run.path, tmp_path / "exported"))).serve(tf.constant(texts))
+    np.testing.assert_allclose(served["probabilities"].numpy(), alone, rtol=1e-5, atol=1e-6)
+    assert [label.decode() for label in served["label"].numpy()] == [["food", "sport", "tech"][i]
+                                                                    for i in alone.argmax(1)]
+
+
+def test_a_run_without_its_class_list_is_refused_by_name(news_run, tmp_path):
+    import shutil
+
+    from tfseq.runs import load_trained
+
+    copy = tmp_path / "copy"
+    shutil.copytree(news_run.path, copy)
+    (copy / "classes.json").unlink()
+    with pytest.raises(UserError, match="classes.json is missing: the run's class names are lost"):
+        load_trained(copy)

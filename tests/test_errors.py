@@ -1,7 +1,6 @@
 """The bad-input battery, as a new user meets it on the command line: one line on stderr, exit code 2."""
 import json
 import subprocess
-import tarfile
 import time
 
 import pytest

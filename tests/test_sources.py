@@ -185,11 +185,13 @@ def tiny_tfds(tmp_path_factory):
                                              "tags": tfds.features.Sequence(tfds.features.Text())}))
 
         def _split_generators(self, dl_manager):
-            return {"train": self._generate_examples(0, 4), "test": self._generate_examples(4, 6)}
+            return {"train": self._generate_examples(0, 4), "test": self._generate_examples(4, 6),
+                    "unlabelled": self._generate_examples(6, 8)}
 
         def _generate_examples(self, start, stop):
             for i in range(start, stop):
-                yield i, {"headline": f"héadline {i}", "stars": i, "topic": i % 2, "tags": ["a"]}
+                # -1: TFDS's "no label", as in GLUE's test splits.
+                yield i, {"headline": f"héadline {i}", "stars": i, "topic": i % 2 if i < 6 else -1, "tags": ["a"]}
 
     class SourcesOffline(SourcesTinyNews):
         def _split_generators(self, dl_manager):
@@ -249,7 +251,8 @@ def test_tfds_errors(tiny_tfds):
     assert "TFDS has no dataset 'no_such_dataset_here'; see https://" in message("no_such_dataset_here", "",
                                                                                  ["train"], "", "")
     assert message("sources_tiny_news", tiny_tfds, ["train", "validation"], "", "") == \
-        "TFDS dataset sources_tiny_news has no split 'validation'; its splits are: train, test; set data.tfds_splits"
+        "TFDS dataset sources_tiny_news has no split 'validation'; its splits are: train, test, unlabelled; set " \
+        "data.tfds_splits"
     assert message("sources_tiny_news", tiny_tfds, ["train[:300%]"], "", "").startswith(
         "TFDS dataset sources_tiny_news cannot read split 'train[:300%]' (Error parsing split")
     assert message("sources_tiny_news", tiny_tfds, ["train"], "", "label") == \
@@ -261,5 +264,7 @@ def test_tfds_errors(tiny_tfds):
     assert "feature 'tags' is not a single label" in message("sources_tiny_news", tiny_tfds, ["train"], "", "tags")
     assert message("sources_tiny_news", tiny_tfds, ["a", "b", "c"], "", "").startswith(
         "give TFDS dataset sources_tiny_news one split name or two")
+    assert "has label -1, not one of the dataset's 2 classes (an unlabelled split?); choose labelled splits with " \
+        "data.tfds_splits" in message("sources_tiny_news", tiny_tfds, ["train", "unlabelled"], "", "")
     offline = message("sources_offline", tiny_tfds, ["train", "test"], "", "")
     assert offline.startswith(f"TFDS could not prepare sources_offline in {tiny_tfds} (ConnectionError: ")

@@ -64,7 +64,7 @@ class ModelConfig:
     hidden_units: int = 0  # classifiers: a Dense(relu) layer of this size before the head; 0 = none
     bigram_buckets: int = 0  # classifiers: add a hashed embedding of each (previous, current) token pair; 0 = off
     head: str = "next_token"  # next_token (logits over the vocabulary) | binary (sigmoid) | multiclass (softmax)
-    num_classes: int = 0  # multiclass head: classes; 0 = as many as the data has (a nonzero value must agree)
+    num_classes: int = 2  # multiclass head: classes; 0 = as many as the data has (classify's default); else must agree
 
     def check(self) -> None:
         check_choice("model.cell", self.cell, ("lstm", "gru", "simplernn"))
@@ -105,7 +105,6 @@ class TrainConfig:
     def check(self) -> None:
         for key in ("epochs", "batch_size", "learning_rate"):
             check_positive(f"train.{key}", getattr(self, key))
-        check_choice("train.monitor", self.monitor, ("val_loss", "val_accuracy"))
         check_choice("train.class_weight", self.class_weight, ("none", "balanced"))
         for key in ("steps_per_epoch", "warmup_steps", "clipnorm", "weight_decay", "early_stopping", "max_minutes"):
             check_range(f"train.{key}", getattr(self, key), 0, math.inf)

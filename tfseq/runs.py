@@ -276,14 +276,12 @@ class Trained:
         vocab: its vocabulary.
         model: the model with the final weights.
         classes: a classifier's class names (None for other tasks).
-        run: its folder.
     """
 
     cfg: RunConfig
     vocab: object
     model: object
     classes: list[str] | None
-    run: RunFolder
 
 
 def load_trained(path: str | Path, tool: str | None = None) -> Trained:
@@ -298,6 +296,7 @@ def load_trained(path: str | Path, tool: str | None = None) -> Trained:
     """
     from tfseq.config import task_spec
     from tfseq.models.factory import build_model
+    from tfseq.models.heads import get_head
 
     run = RunFolder(Path(path))
     if run.path.exists() and not run.path.is_dir():
@@ -311,6 +310,8 @@ def load_trained(path: str | Path, tool: str | None = None) -> Trained:
                         f"tfseq.{task.tool} with it")
     vocab = run.read_vocab()
     classes = run.read_classes() or task.default_classes
+    if get_head(cfg.model.head).classifier and not classes:
+        raise UserError(f"{run.classes} is missing: the run's class names are lost; restore the file, or train again")
     weights = run.weights
     if not weights.exists():
         state = run.read_state()
@@ -323,6 +324,7 @@ def load_trained(path: str | Path, tool: str | None = None) -> Trained:
             warnings.simplefilter("ignore")
             model.load_weights(weights)
     except Exception as err:  # h5py and Keras raise many types for a truncated or mismatched file
+        files = ", ".join(p.name for p in (run.config, run.vocab, run.classes) if p.exists())
         raise UserError(f"cannot load weights {weights} ({first_line(err)}); the file is corrupt or does not match "
-                        f"{run.config.name}, {run.vocab.name} and {run.classes.name}") from None
-    return Trained(cfg, vocab, model, classes, run)
+                        f"{files}") from None
+    return Trained(cfg, vocab, model, classes)

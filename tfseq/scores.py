@@ -63,8 +63,10 @@ def binary_auc(scores, positive: np.ndarray) -> float:
     return float(won / (n_pos * n_neg))
 
 
-def classification_scores(probs: np.ndarray, labels: np.ndarray, classes: list[str], ordinal: bool = False) -> dict:
-    """Scores of class probabilities against the true classes; the predicted class is the argmax (the first on ties).
+def classification_scores(probs: np.ndarray, labels: np.ndarray, classes: list[str], ordinal: bool = False,
+                          predicted: np.ndarray | None = None) -> dict:
+    """Scores of class probabilities against the true classes; the predicted class is the argmax (the first on ties)
+    unless `predicted` gives it.
 
     Per class, precision = 0 when the class was never predicted, recall = 0 when it has no support, and
     F1 = 0 when precision and recall are both 0. Macro F1 averages F1 over the classes that have support or
@@ -75,6 +77,8 @@ def classification_scores(probs: np.ndarray, labels: np.ndarray, classes: list[s
         labels: int [n] true class ids in 0..k-1.
         classes: the k class names, in id order.
         ordinal: the names are numbers (e.g. stars): also report the mean absolute error in those units.
+        predicted: int [n] the predicted class ids, when the model decides otherwise than by argmax (a binary head:
+            class 1 from probability 0.5 on).
 
     Returns:
         {"accuracy", "loss" (mean cross-entropy in nats, probabilities clipped as Keras does), "macro_f1",
@@ -103,7 +107,7 @@ def classification_scores(probs: np.ndarray, labels: np.ndarray, classes: list[s
         raise ValueError(f"labels must lie in 0..{k - 1}, got {labels.min()}..{labels.max()}")
     values = _class_values(classes) if ordinal else None
 
-    predicted = np.argmax(probs, axis=1)
+    predicted = np.argmax(probs, axis=1) if predicted is None else np.asarray(predicted, np.int64)
     confusion = np.bincount(labels * k + predicted, minlength=k * k).reshape(k, k)
     hits = np.diag(confusion)
     support = confusion.sum(axis=1)
@@ -133,6 +137,15 @@ def classification_scores(probs: np.ndarray, labels: np.ndarray, classes: list[s
         scores["mae"] = float(np.mean(np.abs(values[predicted] - true_value)))
         scores["mae_expected"] = float(np.mean(np.abs(probs @ values - true_value)))
     return scores
+
+
+def numeric_classes(classes: list[str]) -> bool:
+    """Whether every class name is a finite number (star ratings): the classes are then ordinal."""
+    try:
+        _class_values(classes)
+    except ValueError:
+        return False
+    return True
 
 
 def _class_values(classes: list[str]) -> np.ndarray:

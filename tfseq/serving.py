@@ -1,4 +1,4 @@
-"""Raw-string inference: the in-graph review classifier, SavedModel export, and predictions from runs or exports.
+"""Raw-string inference: the in-graph text classifier, SavedModel export, and predictions from runs or exports.
 
 The exported SavedModels need nothing of tfseq: tokenizer, vocabulary and model are in the graph, and they load
 with plain `tf.saved_model.load` in any process that has TensorFlow.
@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfseq.data.encoder import TextEncoder
+from tfseq.data.imdb import POLARITY
 from tfseq.errors import UserError
 from tfseq.files import UMASK, fsync_dir, write_json
 
@@ -50,6 +51,17 @@ def classifier_function(model: keras.Model, encoder: TextEncoder, head, classes:
     return serve
 
 
+def _serve_function(trained):
+    """The `serve` endpoint of a loaded classifier run, and its encoder (an export tracks the encoder's table)."""
+    from tfseq.models.heads import get_head
+
+    cfg = trained.cfg
+    encoder = TextEncoder(trained.vocab, cfg.data.max_length, cfg.data.truncate)
+    serve = classifier_function(trained.model, encoder, get_head(cfg.model.head), trained.classes,
+                                reads_padding=not cfg.model.mask_zero)
+    return serve, encoder
+
+
 def add_classifier_endpoints(archive, trained) -> None:
     """Adds `serve(text: string[n])` (see classifier_function) and `classes() -> string[k]` to an ExportArchive.
 
@@ -57,13 +69,8 @@ def add_classifier_endpoints(archive, trained) -> None:
         archive: a keras.export.ExportArchive tracking the model.
         trained: the loaded run (tfseq.runs.Trained).
     """
-    from tfseq.models.heads import get_head
-
-    cfg = trained.cfg
-    encoder = TextEncoder(trained.vocab, cfg.data.max_length, cfg.data.truncate)
+    serve, encoder = _serve_function(trained)
     archive.track(encoder.table)
-    serve = classifier_function(trained.model, encoder, get_head(cfg.model.head), trained.classes,
-                                reads_padding=not cfg.model.mask_zero)
     archive.add_endpoint("serve", serve, input_signature=[STRINGS])
     names = list(trained.classes)
     archive.add_endpoint("classes", lambda: tf.constant(names), input_signature=[])
@@ -199,27 +206,21 @@ def classify(source: str | Path, texts: list[str], batch_size: int = 256) -> Pre
         if not hasattr(loaded, "serve"):
             raise UserError(f"{source} is a SavedModel without a 'serve' signature; export a classifier run")
         serve = loaded.serve
-        # Sentiment SavedModels exported before class lists were stored have positive / negative outputs only.
-        classes = ([c.decode("utf-8") for c in loaded.classes().numpy()] if hasattr(loaded, "classes") else
-                   ["negative", "positive"])
+        # Sentiment SavedModels exported before class lists were stored have negative / positive outputs only.
+        classes = ([c.decode("utf-8") for c in loaded.classes().numpy()] if hasattr(loaded, "classes") else POLARITY)
     else:
-        from tfseq.models.heads import get_head
         from tfseq.runs import load_trained
 
         trained = load_trained(source, tool="predict")
-        cfg, classes = trained.cfg, trained.classes
-        encoder = TextEncoder(trained.vocab, cfg.data.max_length, cfg.data.truncate)
-        serve = tf.function(classifier_function(trained.model, encoder, get_head(cfg.model.head), classes,
-                                                not cfg.model.mask_zero), input_signature=[STRINGS])
-    if not texts:
-        return Predictions(np.zeros((0, len(classes)), np.float32), classes, np.zeros(0, np.int32), True)
-    first = serve(tf.constant(texts[:1]))
+        classes = trained.classes
+        serve = tf.function(_serve_function(trained)[0], input_signature=[STRINGS])
+    first = serve(tf.constant(texts[:1], tf.string))
     binary = "probability" in first
     if "known_tokens" not in first:
         # Exported before tfseq scored unmasked models text by text: one text per call keeps the promise.
         outputs = [serve(tf.constant([t])) for t in texts]
     else:
-        outputs = [serve(tf.constant(texts[i:i + batch_size])) for i in range(0, len(texts), batch_size)]
+        outputs = [serve(tf.constant(texts[i:i + batch_size])) for i in range(0, len(texts), batch_size)] or [first]
     if "probabilities" in first:
         probabilities = np.concatenate([o["probabilities"].numpy() for o in outputs])
     else:

@@ -115,8 +115,8 @@ class RunCheckpoint(keras.callbacks.Callback):
         previous = self.state.get("checkpoint")
         checkpoint = self.run.checkpoint(epoch + 1)
         atomic_save(checkpoint, self.model.save_weights, suffix=".weights.h5")
-        # Compared as "lower is better": accuracy enters negated.
-        value = row.get(t.monitor, row["loss"]) * (-1 if t.monitor == "val_accuracy" else 1)
+        # Compared as "lower is better": a loss as it is, any other monitor (accuracy) negated.
+        value = row.get(t.monitor, row["loss"]) * (1 if t.monitor.endswith("loss") else -1)
         best = self.state.get("best_value")
         if t.early_stopping and (best is None or value < best):
             self.state.update(best_value=value, best_epoch=epoch + 1)

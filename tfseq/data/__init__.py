@@ -1,1 +1,2 @@
-"""Input pipelines: text files and vocabularies, Gutenberg books for char-LMs, IMDb reviews for sentiment."""
+"""Input pipelines: sources (Gutenberg books, IMDb reviews, tables, class folders, TFDS), splits, text -> ids,
+batches, and vocabularies."""

@@ -29,7 +29,7 @@ def vocab_table(vocab: WordVocab):
 
 
 def tokenized_chunks(texts, tokenizer: str) -> list[tuple]:
-    """Tokenizes texts in chunks on all cores; per chunk: its unique tokens, an index into them, tokens per review.
+    """Tokenizes texts in chunks on all cores; per chunk: its unique tokens, an index into them, tokens per text.
 
     Each chunk's tokens are reduced to their unique values (in order of first appearance) and an index, so that
     counting and encoding work on ~10^4 unique strings per chunk instead of ~10^5 tokens, inside TensorFlow. The

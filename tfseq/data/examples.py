@@ -1,4 +1,4 @@
-"""Labelled texts, as every classification source returns them: texts, class ids, where each came from, groups."""
+"""Labelled texts, as every classification source returns them: texts, labels, where each came from, groups."""
 from __future__ import annotations
 
 from dataclasses import dataclass

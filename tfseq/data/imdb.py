@@ -32,7 +32,7 @@ def read_source(path: str, tfds_data_dir: str = "", labels: str = "polarity") ->
     Args:
         path: aclImdb_v1.tar.gz, an aclImdb/ folder, a CSV, or "tfds".
         tfds_data_dir: TFDS data dir for path = "tfds" ("" = TFDS's default).
-        labels: "polarity" or "rating" (star ratings: the archive and the folder only).
+        labels: "polarity" or "rating" (star ratings: the archive and the folder; other sources have polarity only).
 
     Returns:
         ({"train": ..., "test": ...} for sources with the official split (archive, folder, TFDS), or {"all": ...}
@@ -42,9 +42,6 @@ def read_source(path: str, tfds_data_dir: str = "", labels: str = "polarity") ->
     if not path:
         raise UserError("no IMDb data given: pass --data PATH (aclImdb_v1.tar.gz, an aclImdb/ folder, a CSV with "
                         "review and sentiment/label columns, or 'tfds')")
-    if labels == "rating" and (path == "tfds" or Path(path).suffix.lower() == ".csv"):
-        raise UserError(f"data.labels = 'rating' needs the star ratings in the archive's file names; {path} has "
-                        "polarity labels only: pass aclImdb_v1.tar.gz or an aclImdb/ folder")
     if path == "tfds":
         return _read_tfds(tfds_data_dir), POLARITY
     source = Path(path)

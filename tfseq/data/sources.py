@@ -91,8 +91,14 @@ def read_class_folders(path: Path) -> dict[str, Examples]:
         raise UserError(f"{path} does not exist; check data.path")
     if not path.is_dir():
         raise UserError(f"{path} is not a folder; class folders need a folder with one subfolder per class")
-    if _subfolders(path) == ["test", "train"]:
+    folders = _subfolders(path)
+    if folders == ["test", "train"]:
         return {split: _read_classes(path / split, path) for split in ("train", "test")}
+    if "train" in folders:
+        # Split folders beside others (val/, dev/) would otherwise be read as classes named train, test, ...
+        raise UserError(f"{path} holds train/ beside {', '.join(f for f in folders if f != 'train')}: a folder of "
+                        "class folders either has one subfolder per class, or exactly train/ and test/ holding them; "
+                        "move the other folders out (validation is carved from train/)")
     return {"all": _read_classes(path, path)}
 
 
@@ -296,6 +302,9 @@ def _read_tfds_split(builder, name: str, split: str, text_key: str, label_key: s
             where = f"tfds {name}/{split}[{len(texts)}]"
             texts.append(_utf8(raw, where))
             if is_class:
+                if not 0 <= int(label) < feature.num_classes:  # GLUE's test splits hold -1: no label
+                    raise UserError(f"{where} has label {int(label)}, not one of the dataset's {feature.num_classes} "
+                                    "classes (an unlabelled split?); choose labelled splits with data.tfds_splits")
                 labels.append(feature.int2str(int(label)))
             elif isinstance(label, bytes):
                 labels.append(_label_text(_utf8(label, where)))

@@ -186,7 +186,7 @@ def load_vocab(path: Path):
     """Reads a vocabulary written by `save_vocab`.
 
     Returns:
-        A CharVocab (or a word vocabulary, for sentiment runs). Raises UserError when the file is missing or broken.
+        A CharVocab or a WordVocab. Raises UserError when the file is missing or broken.
     """
     table = read_json(path, "vocabulary")
     kind = table.get("kind") if isinstance(table, dict) else None

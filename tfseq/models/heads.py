@@ -111,6 +111,11 @@ class BinaryHead(Head):
         return np.concatenate([1 - outputs, outputs], axis=1)
 
     @staticmethod
+    def predicted(probabilities):
+        """The class of each text: the second from probability 0.5 on (as serving and tfseq.predict decide)."""
+        return (probabilities[:, 1] >= 0.5).astype(np.int64)
+
+    @staticmethod
     def serving_outputs(outputs, classes: list[str]) -> dict:
         """{"label", "probabilities", "probability" (of class 1, as binary models have always served)}."""
         import tensorflow as tf
@@ -145,6 +150,11 @@ class MulticlassHead(Head):
     def probabilities(outputs):
         """Model outputs (NumPy [n, k]) are the probabilities already."""
         return outputs
+
+    @staticmethod
+    def predicted(probabilities):
+        """The most probable class of each text (the first on ties, as tf.argmax in serving)."""
+        return probabilities.argmax(axis=1)
 
     @staticmethod
     def serving_outputs(outputs, classes: list[str]) -> dict:

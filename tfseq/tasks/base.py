@@ -54,7 +54,6 @@ class TaskSpec:
         if not head.classifier and cfg.train.class_weight != "none":
             raise UserError(f"train.class_weight = {cfg.train.class_weight!r} is for classifiers; task {self.name} "
                             "has no classes")
-        self.task.check_config(cfg)
 
 
 class Task:
@@ -80,10 +79,6 @@ class Task:
         self.vocab = None
         self.classes: list[str] | None = None
         self.steps_per_epoch = 0
-
-    @classmethod
-    def check_config(cls, cfg) -> None:
-        """Task-specific rules across sections (TensorFlow-free); the default has none."""
 
     @property
     def num_classes(self) -> int:

@@ -24,9 +24,10 @@ class ClassifyData(TextEncoding):
 
     path: str = ""  # a .csv/.tsv/.jsonl table, a folder of class subfolders, aclImdb_v1.tar.gz / aclImdb/, or tfds:NAME
     test_path: str = ""  # a separate test table or folder; "" = the source's own test split, else a carve
-    text_column: str = "text"  # tables: the text column; several are joined by a newline ("title,body")
-    label_column: str = "label"  # tables: the label column (strings or integers); TFDS: the label feature
-    group_column: str = ""  # tables: validation keeps each group's texts together; "" = a stratified carve
+    text_column: str = ""  # the text column, several joined by a newline ("title,body"); "" = text (tables), the
+    # dataset's supervised text feature (TFDS)
+    label_column: str = ""  # the label column (strings or integers); "" = label (tables), the supervised label (TFDS)
+    group_column: str = ""  # tables: test and validation carves keep each group's texts together; "" = stratified
     labels: str = "polarity"  # IMDb archive or folder: polarity (2 classes) | rating (stars 1-4 and 7-10: 8 classes)
     tfds_data_dir: str = ""  # TFDS data dir for tfds:NAME; "" = TFDS's default (~/tensorflow_datasets)
     tfds_splits: str = "train,test"  # TFDS: the training split and the test split, comma-separated
@@ -39,8 +40,13 @@ class ClassifyData(TextEncoding):
         check_choice("data.labels", self.labels, ("polarity", "rating"))
         check_range("data.test_fraction", self.test_fraction, 0.0, 0.5, low_open=True)
         check_range("data.val_fraction", self.val_fraction, 0.0, 0.5, low_open=True)
-        if not [c for c in self.text_column.split(",") if c.strip()]:
-            raise UserError("data.text_column is empty; name the column(s) holding the text, e.g. text or title,body")
+        if self.text_column.strip() and not self.text_columns():
+            raise UserError(f"data.text_column = {self.text_column!r} names no column; name the column(s) holding the "
+                            "text, e.g. text or title,body")
+
+    def text_columns(self) -> list[str]:
+        """The text column names given (empty: the source's default)."""
+        return [c.strip() for c in self.text_column.split(",") if c.strip()]
 
 
 class ClassifyTask(Task):
@@ -86,9 +92,9 @@ class ClassifyTask(Task):
         from tfseq.data.splits import group_carve, stratified_carve, stratified_sample
 
         d = self.cfg.data
-        source = self._read(d.path)
+        source = self._read(d.path, d.group_column)
         if d.test_path:
-            test_source = self._read(d.test_path)
+            test_source = self._read(d.test_path, "")  # test texts need no groups: they are never carved
             if "test" in source:
                 raise UserError(f"{d.path} has its own test split; leave data.test_path empty to use it")
             source = {"train": source["all"], "test": _only(test_source, d.test_path)}
@@ -96,12 +102,14 @@ class ClassifyTask(Task):
         _, classes = class_ids(list(train.labels))
         if len(classes) < 2:
             raise UserError(f"{d.path} has a single class ({classes[0]!r}) in its training texts; a classifier needs "
-                            f"at least two (check data.label_column = {d.label_column!r})")
+                            "at least two (for a table, check data.label_column)")
         rng = np.random.default_rng(d.split_seed)
         if "test" in source:
             test = source["test"]
         else:
-            held = stratified_carve(class_ids(list(train.labels), classes)[0], d.test_fraction, rng)
+            # With groups, a group's texts are all in training or all in test, as with validation below.
+            held = (group_carve(train.groups, d.test_fraction, rng)[0] if train.groups is not None else
+                    stratified_carve(class_ids(list(train.labels), classes)[0], d.test_fraction, rng))
             train, test = train.take(np.flatnonzero(~held)), train.take(np.flatnonzero(held))
         unseen = sorted(set(test.labels.tolist()) - set(classes))
         if unseen:
@@ -117,36 +125,45 @@ class ClassifyTask(Task):
             splits = {name: stratified_sample(part, d.limit, rng) for name, part in splits.items()}
         for name, part in splits.items():
             if len(part) == 0:
-                raise UserError(f"the {name} split is empty ({len(train) + len(test)} texts in all); add texts, or "
-                                "raise data.val_fraction / data.test_fraction or data.limit")
+                fix = ("lower data.val_fraction / data.test_fraction, or give more texts (more groups, with "
+                       "data.group_column)" if name == "train" else
+                       f"raise data.{name}_fraction or data.limit, or give more texts")
+                raise UserError(f"the {name} split is empty ({len(train) + len(test)} texts in all); {fix}")
+            if name == "train" and len(set(part.labels.tolist())) < 2:
+                raise UserError("the training split has texts of one class only; give more texts of the others, or "
+                                "lower data.val_fraction / data.test_fraction")
         return splits, classes, f"validation: {note}"
 
-    def _read(self, path: str) -> dict:
-        """Reads one source into {"train", "test"} or {"all"}: Examples with label strings."""
+    def _read(self, path: str, group_column: str) -> dict:
+        """Reads one source into {"train", "test"} or {"all"}: Examples with label strings (and groups, from a table
+        with group_column, or IMDb's movies)."""
         from tfseq.data import imdb, sources
 
         d = self.cfg.data
         if not path:
             raise UserError("no data given: pass --data PATH (a .csv/.tsv/.jsonl table, a folder with one subfolder "
                             "per class, aclImdb_v1.tar.gz, or tfds:NAME)")
-        if path.startswith("tfds:"):
-            return sources.read_tfds(path[5:], d.tfds_data_dir, [s.strip() for s in d.tfds_splits.split(",")],
-                                     "" if d.text_column == "text" else d.text_column,
-                                     "" if d.label_column == "label" else d.label_column)
-        imdb_source = _is_imdb(Path(path))
-        if d.labels == "rating" and not imdb_source:
+        kind = ("tfds" if path.startswith("tfds:") else "imdb" if _is_imdb(Path(path)) else
+                "folders" if Path(path).is_dir() else "table")
+        if d.labels == "rating" and kind != "imdb":
             raise UserError(f"data.labels = 'rating' reads the star ratings in the IMDb archive's file names; {path} "
                             "is not the IMDb archive or an aclImdb/ folder (its labels come from data.label_column)")
-        if imdb_source:
+        if group_column and kind != "table":
+            raise UserError(f"data.group_column = {group_column!r} names a column of a table; {path} is not a table "
+                            "(the IMDb archive carves by movie by itself)")
+        if kind == "tfds":
+            return sources.read_tfds(path[5:], d.tfds_data_dir, [s.strip() for s in d.tfds_splits.split(",")],
+                                     d.text_column.strip(), d.label_column.strip())
+        if kind == "imdb":
             found, classes = imdb.read_source(path, labels=d.labels)
             names = np.array(classes)
             for part in found.values():
                 part.labels = names[part.labels]
             return found
-        if Path(path).is_dir():
+        if kind == "folders":
             return sources.read_class_folders(Path(path))
-        return {"all": sources.read_table(Path(path), [c.strip() for c in d.text_column.split(",") if c.strip()],
-                                          d.label_column, d.group_column)}
+        return {"all": sources.read_table(Path(path), d.text_columns() or ["text"], d.label_column.strip() or "label",
+                                          group_column)}
 
     def _check_classes(self) -> None:
         m, k = self.cfg.model, self.num_classes
@@ -205,19 +222,17 @@ class ClassifyTask(Task):
         numeric classes such as star ratings), the test's per-class scores and confusion matrix (also written as
         confusion.json and confusion.png), and the test accuracy without the test texts also seen in training."""
         from tfseq.data.batching import predict_split
-        from tfseq.scores import classification_scores, plot_confusion
+        from tfseq.scores import classification_scores, numeric_classes, plot_confusion
 
-        ordinal = all(_is_number(c) for c in self.classes)
-        out, test = {}, None
+        ordinal = numeric_classes(self.classes)
+        out = {}
         for split in ("val", "test"):
-            outputs = predict_split(model, self.encoded[split], **self._eval_options())
-            probs = self.head.probabilities(outputs)
-            scores = classification_scores(probs, self.encoded[split].labels, self.classes, ordinal)
+            probs = self.head.probabilities(predict_split(model, self.encoded[split], **self._eval_options()))
+            predicted = self.head.predicted(probs)
+            scores = classification_scores(probs, self.encoded[split].labels, self.classes, ordinal, predicted)
             out.update({f"{split}_{k}": v for k, v in scores.items() if k not in ("per_class", "confusion")})
-            test = (probs, scores)
-        probs, scores = test
         labels, seen = self.encoded["test"].labels, self.test_seen
-        right = probs.argmax(axis=1) == labels
+        right = predicted == labels  # the test split's, scored last
         out.update({
             "classes": self.classes,
             "test_per_class": scores["per_class"],
@@ -250,25 +265,18 @@ def _only(source: dict, path: str):
 
 
 def _is_imdb(path: Path) -> bool:
-    """An IMDb archive (aclImdb_v1.tar.gz, any .tar.gz / .tgz) or an extracted aclImdb/ folder."""
+    """An IMDb archive (aclImdb_v1.tar.gz, any .tar.gz / .tgz) or an extracted aclImdb/ folder (known by its
+    train/urls_pos.txt; a folder of class subfolders named pos and neg is not one)."""
     name = path.name.lower()
-    return name.endswith((".tar.gz", ".tgz")) or (path.is_dir() and ((path / "aclImdb").is_dir() or (
-        (path / "train" / "pos").is_dir() and (path / "train" / "neg").is_dir())))
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return text.strip().lower() not in ("nan", "inf", "-inf", "+inf", "infinity", "-infinity")
+    return name.endswith((".tar.gz", ".tgz")) or (path.is_dir() and (
+        (path / "aclImdb" / "train" / "urls_pos.txt").is_file() or (path / "train" / "urls_pos.txt").is_file()))
 
 
 SPEC = TaskSpec(
     name="classify", summary="a text classifier of any labelled texts, two classes or more (tfseq.predict labels "
     "texts with it)", data=ClassifyData, task=ClassifyTask, default_pipeline="classify_default",
     heads=("multiclass", "binary"), monitors=("val_loss", "val_accuracy"),
-    model_defaults={"head": "multiclass", "mask_zero": True, "units": 64},
+    model_defaults={"head": "multiclass", "num_classes": 0, "mask_zero": True, "units": 64},
     data_help="a .csv/.tsv/.jsonl table (data.text_column, data.label_column), a folder with one subfolder of .txt "
     "files per class, aclImdb_v1.tar.gz (data.labels = polarity or rating), or tfds:NAME")
 ClassifyTask.spec = SPEC
