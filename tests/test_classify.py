@@ -99,7 +99,7 @@ def test_carves_are_stratified_and_groups_stay_whole(tmp_path):
     cfg.data.group_column = "source"
     splits, _, note = ClassifyTask(cfg).read_splits()
     assert not set(splits["train"].groups) & set(splits["val"].groups)
-    assert note.startswith("validation: all texts of 2 of 9 groups")
+    assert note.startswith("validation: all texts of 2 of 7 groups")  # 2 of the 9 went to the test carve first
 
 
 def test_a_folder_of_class_subfolders_trains(tmp_path):
@@ -199,7 +199,8 @@ def test_an_unmasked_multiclass_model_serves_each_text_alone(news_csv, tmp_path)
     together = classify(run.path, texts).probabilities
     alone = np.concatenate([classify(run.path, [t]).probabilities for t in texts])
     np.testing.assert_allclose(together, alone, rtol=1e-5, atol=1e-6)
-    served = tf.saved_model.load(str(export_run(run.path, tmp_path / "exported"))).serve(tf.constant(texts))
+    loaded = tf.saved_model.load(str(export_run(run.path, tmp_path / "exported")))  # kept: serve needs its variables
+    served = loaded.serve(tf.constant(texts))
     np.testing.assert_allclose(served["probabilities"].numpy(), alone, rtol=1e-5, atol=1e-6)
     assert [label.decode() for label in served["label"].numpy()] == [["food", "sport", "tech"][i]
                                                                     for i in alone.argmax(1)]

@@ -89,3 +89,16 @@ def test_task_trains_reloads_exports_and_serves_without_tfseq(name, request, tmp
         assert served == expected
     else:
         np.testing.assert_allclose(served, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(TASKS))
+def test_a_bad_config_is_refused_before_tensorflow_is_imported(name):
+    # TensorFlow and Keras are made unimportable: the registry, every task module and the config checks must not
+    # need them, and the refusal must come first.
+    script = ("import sys\nsys.modules['tensorflow'] = sys.modules['keras'] = None\n"
+              "from tfseq.train import main\nmain(sys.argv[1:])\n")
+    done = subprocess.run([PYTHON, "-c", script, name, "--set", "model.units=0"], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 2 and done.stderr.strip() == "error: model.units = 0 must be greater than 0", done.stderr
+    helped = subprocess.run([PYTHON, "-c", script, "--help"], capture_output=True, text=True, timeout=120)
+    assert helped.returncode == 0 and f"{name}: " in helped.stdout
