@@ -2,6 +2,7 @@
 import pytest
 
 from tfseq import files
+from tfseq.errors import UserError
 
 
 def test_atomic_write_replaces_the_file_and_fsyncs_its_folder(tmp_path, monkeypatch):
@@ -30,3 +31,11 @@ def test_a_failed_save_leaves_the_old_file_and_no_temporary_one(tmp_path):
 
 def test_fsync_dir_runs_on_a_real_folder(tmp_path):
     files.fsync_dir(tmp_path)  # must not raise: a folder opened read-only can be fsynced on Linux
+
+
+def test_decode_utf8_drops_a_bom_and_names_the_bad_byte():
+    from tfseq.files import decode_utf8
+
+    assert decode_utf8("\ufeffcafé".encode(), "x") == "café"
+    with pytest.raises(UserError, match=r"^notes.txt is not UTF-8: byte 0xe9 at offset 6 \(line 2\) cannot be decoded"):
+        decode_utf8(b"ok\nok\n\xe9", "notes.txt")

@@ -98,7 +98,7 @@ def test_predict_reads_stdin_as_people_write_it_and_flags_unknown_texts(sentimen
     assert "1 text(s) have no word in the model's vocabulary" in plain.stderr.decode()
     bad = predict(b"fine review\n\xff\xfe broken\n")
     assert bad.returncode == 2 and bad.stderr.decode().strip() == \
-        "error: stdin is not UTF-8: byte 0xff on line 2 cannot be decoded; re-encode it as UTF-8"
+        "error: stdin is not UTF-8: byte 0xff at offset 12 (line 2) cannot be decoded; re-encode it as UTF-8"
 
 
 @pytest.fixture(scope="module")

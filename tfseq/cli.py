@@ -10,6 +10,7 @@ from typing import Callable
 
 from tfseq.config import is_utf8
 from tfseq.errors import UserError
+from tfseq.files import decode_utf8
 
 # Start-up chatter that TensorFlow's C++ side prints before its logging is configured (TF_CPP_MIN_LOG_LEVEL does
 # not reach it): it is not about the user's job, and it would bury a one-line error message.
@@ -75,13 +76,7 @@ def read_stdin_lines(what: str) -> list[str]:
     """
     if sys.stdin is None:
         raise UserError(f"{what} is closed; pass the texts as arguments or pipe them in")
-    raw = sys.stdin.buffer.read()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        line = raw[: err.start].count(b"\n") + 1
-        raise UserError(f"{what} is not UTF-8: byte 0x{raw[err.start]:02x} on line {line} cannot be decoded; "
-                        "re-encode it as UTF-8") from None
+    text = decode_utf8(sys.stdin.buffer.read(), what)
     return re.split(r"\r\n|\r|\n", text.removesuffix("\n").removesuffix("\r")) if text else []
 
 

@@ -71,3 +71,21 @@ def read_json(path: str | Path, what: str):
         raise UserError(f"{what} {path} is corrupt ({err})") from None
     except OSError as err:
         raise UserError(f"cannot read {what} {path}: {err.strerror}") from None
+
+
+def decode_utf8(raw: bytes, where: str) -> str:
+    """Decodes UTF-8 bytes (a byte-order mark is dropped).
+
+    Args:
+        raw: the bytes.
+        where: how to name them in the error (a file, "stdin").
+
+    Raises:
+        UserError naming the first byte that is not UTF-8, its offset and its line.
+    """
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise UserError(f"{where} is not UTF-8: byte 0x{raw[err.start]:02x} at offset {err.start} (line {line}) "
+                        "cannot be decoded; re-encode it as UTF-8") from None

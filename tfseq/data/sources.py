@@ -18,6 +18,7 @@ import numpy as np
 
 from tfseq.data.examples import Examples
 from tfseq.errors import UserError, first_line
+from tfseq.files import decode_utf8
 
 _TABLE_KINDS = {".csv": "CSV", ".tsv": "TSV", ".tab": "TSV", ".jsonl": "JSON lines", ".ndjson": "JSON lines",
                 ".json": "JSON lines"}
@@ -213,18 +214,8 @@ def _read_json_lines(path: Path):
 def _raise_not_utf8(path: Path) -> NoReturn:
     """Raises the error for a file pandas could not decode, naming the first undecodable byte of the file itself
     (pandas reports offsets within its read buffer)."""
-    _utf8(path.read_bytes(), str(path))
+    decode_utf8(path.read_bytes(), str(path))
     raise UserError(f"{path} could not be read as UTF-8 text; re-save it as UTF-8")
-
-
-def _utf8(raw: bytes, where: str) -> str:
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = raw[: err.start].count(b"\n") + 1
-        raise UserError(f"{where} is not UTF-8: byte 0x{raw[err.start]:02x} at offset {err.start} (line {line}) "
-                        "cannot be decoded; re-encode it as UTF-8") from None
-    return text.removeprefix("\ufeff")
 
 
 def _cells(frame, column: str) -> list[str]:
@@ -270,7 +261,7 @@ def _read_classes(root: Path, top: Path) -> Examples:
             raise UserError(f"class folder {root / label} holds no .txt files; put that class's texts in it as .txt "
                             "files or remove it")
         for file in files:
-            texts.append(_utf8(file.read_bytes(), str(file)))
+            texts.append(decode_utf8(file.read_bytes(), str(file)))
             labels.append(label)
             names.append(file.relative_to(top).as_posix())
     return Examples(texts, np.array(labels, dtype=str), names)
@@ -300,14 +291,14 @@ def _read_tfds_split(builder, name: str, split: str, text_key: str, label_key: s
     for text_batch, label_batch in tfds.as_numpy(batches):
         for raw, label in zip(text_batch, label_batch):
             where = f"tfds {name}/{split}[{len(texts)}]"
-            texts.append(_utf8(raw, where))
+            texts.append(decode_utf8(raw, where))
             if is_class:
                 if not 0 <= int(label) < feature.num_classes:  # GLUE's test splits hold -1: no label
                     raise UserError(f"{where} has label {int(label)}, not one of the dataset's {feature.num_classes} "
                                     "classes (an unlabelled split?); choose labelled splits with data.tfds_splits")
                 labels.append(feature.int2str(int(label)))
             elif isinstance(label, bytes):
-                labels.append(_label_text(_utf8(label, where)))
+                labels.append(_label_text(decode_utf8(label, where)))
             else:
                 labels.append(_label_text(_cell(label.item())))
     return Examples(texts, np.array(labels, dtype=str), [f"tfds {name}/{split}[{i}]" for i in range(len(texts))])

@@ -6,13 +6,15 @@ methods that build layers or tensors import them.
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import numpy as np
 
 from tfseq.config import ModelConfig
 from tfseq.errors import UserError
 
 
-class Head:
+class Head(ABC):
     """The interface every head implements.
 
     Attributes:
@@ -31,9 +33,9 @@ class Head:
     def check_classes(self, classes: list[str]) -> None:
         """Raises UserError when the head cannot label texts with these classes."""
 
+    @abstractmethod
     def width(self, vocab_size: int, num_classes: int) -> int:
         """Units of the output layer."""
-        raise NotImplementedError
 
     def build(self, x, vocab_size: int, num_classes: int):
         """The output layer on the backbone's features `x` (float32 even under mixed precision: the loss, softmax
@@ -46,8 +48,9 @@ class Head:
     activation = None
     layer_name = "output"
 
+    @abstractmethod
     def loss(self):
-        raise NotImplementedError
+        """The Keras loss of the head's outputs against the labels."""
 
     def metrics(self) -> list:
         return []

@@ -7,6 +7,7 @@ before TensorFlow is loaded.
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 from tfseq.errors import UserError
@@ -56,7 +57,7 @@ class TaskSpec:
                             "has no classes")
 
 
-class Task:
+class Task(ABC):
     """One run's data and everything task-specific the trainer needs. Subclasses read their data in __init__.
 
     Attributes:
@@ -96,32 +97,33 @@ class Task:
         if self.classes:
             run.write_classes(self.classes)
 
-    # What the trainer calls; each task implements them.
+    # What the trainer and the exporter call; each task implements them.
+    @abstractmethod
     def describe(self) -> str:
         """Two lines about the data, printed when training starts."""
-        raise NotImplementedError
 
+    @abstractmethod
     def data_name(self) -> str:
         """The data source, as the user named it."""
-        raise NotImplementedError
 
+    @abstractmethod
     def fingerprint(self) -> str:
         """SHA-256 of everything training depends on in the data: a resume against other data is refused."""
-        raise NotImplementedError
 
+    @abstractmethod
     def train_data(self, first_epoch: int):
         """The training batches for epochs first_epoch .. train.epochs - 1, one after the other."""
-        raise NotImplementedError
 
+    @abstractmethod
     def val_data(self):
         """The validation batches (per-epoch val_loss, early stopping)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def final_metrics(self, model, run) -> dict:
         """Held-out metrics of the final model (written to metrics.json); may write files into `run` too."""
-        raise NotImplementedError
 
     @classmethod
+    @abstractmethod
     def add_endpoints(cls, archive, trained) -> None:
         """Adds the task's raw-string signatures to a keras.export.ExportArchive.
 
@@ -129,5 +131,4 @@ class Task:
             archive: the archive, already tracking the model.
             trained: tfseq.runs.Trained (config, vocabulary, model, classes).
         """
-        raise NotImplementedError
 
