@@ -37,5 +37,5 @@ def test_decode_utf8_drops_a_bom_and_names_the_bad_byte():
     from tfseq.files import decode_utf8
 
     assert decode_utf8("\ufeffcafé".encode(), "x") == "café"
-    with pytest.raises(UserError, match=r"^notes.txt is not UTF-8: byte 0xe9 at offset 6 \(line 2\) cannot be decoded"):
+    with pytest.raises(UserError, match=r"^notes.txt is not UTF-8: byte 0xe9 at offset 6 \(line 3\) cannot be decoded"):
         decode_utf8(b"ok\nok\n\xe9", "notes.txt")
