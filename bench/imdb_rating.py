@@ -16,7 +16,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tfseq.data import imdb  # noqa: E402
-from tfseq.scores import classification_scores, numeric_classes  # noqa: E402
+from tfseq.data.examples import numeric_values  # noqa: E402
+from tfseq.scores import classification_scores  # noqa: E402
 
 
 def majority(data: str) -> dict:
@@ -36,7 +37,7 @@ def run_summary(path: str) -> dict:
     out = {k: metrics.get(k) for k in ("test_accuracy", "test_macro_f1", "test_mae", "test_auc", "epochs",
                                        "best_epoch", "train_minutes")}
     classes = metrics["classes"]
-    if numeric_classes(classes):
+    if numeric_values(classes) is not None:
         high = np.array([float(c) > 5 for c in classes])
         matrix = np.array(metrics["test_confusion"])
         same_side = matrix[np.ix_(high, high)].sum() + matrix[np.ix_(~high, ~high)].sum()

@@ -204,6 +204,10 @@ def test_an_unmasked_multiclass_model_serves_each_text_alone(news_csv, tmp_path)
     np.testing.assert_allclose(served["probabilities"].numpy(), alone, rtol=1e-5, atol=1e-6)
     assert [label.decode() for label in served["label"].numpy()] == [["food", "sport", "tech"][i]
                                                                     for i in alone.argmax(1)]
+    assert [c.decode() for c in loaded.classes().numpy()] == ["food", "sport", "tech"]
+    from_savedmodel = classify(tmp_path / "exported", texts)  # predict's path for a SavedModel
+    assert from_savedmodel.classes == ["food", "sport", "tech"] and not from_savedmodel.binary
+    np.testing.assert_allclose(from_savedmodel.probabilities, alone, rtol=1e-5, atol=1e-6)
 
 
 def test_a_run_without_its_class_list_is_refused_by_name(news_run, tmp_path):
@@ -216,3 +220,52 @@ def test_a_run_without_its_class_list_is_refused_by_name(news_run, tmp_path):
     (copy / "classes.json").unlink()
     with pytest.raises(UserError, match="classes.json is missing: the run's class names are lost"):
         load_trained(copy)
+
+
+def test_an_interrupted_classify_run_resumes_to_the_same_weights_and_refuses_changed_data(news_csv, tmp_path,
+                                                                                           monkeypatch):
+    import shutil
+
+    train, test_rows = news_csv
+    data, test = tmp_path / "train.csv", tmp_path / "test.csv"
+    shutil.copy(train, data)
+    shutil.copy(test_rows, test)
+    cfg = tiny_classify_config((data, test), "train.epochs=3")
+    straight = json.loads(trainer.train(cfg, str(tmp_path / "straight")).metrics.read_text())
+    original = trainer.RunCheckpoint.on_epoch_end
+
+    def killed_after_epoch_1(self, epoch, logs=None):
+        original(self, epoch, logs)
+        if epoch == 0:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer.RunCheckpoint, "on_epoch_end", killed_after_epoch_1)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train(cfg, str(tmp_path / "resumed"))
+    monkeypatch.setattr(trainer.RunCheckpoint, "on_epoch_end", original)
+    # The same rows with one class renamed in both files: the same texts and the same class ids, other names.
+    for path in (data, test):
+        path.write_text(path.read_text(encoding="utf-8-sig").replace(",food\n", ",cooking\n"), encoding="utf-8")
+    with pytest.raises(UserError, match="was trained on other data"):
+        trainer.train(cfg, str(tmp_path / "resumed"))
+    shutil.copy(train, data)
+    shutil.copy(test_rows, test)
+    resumed = json.loads(trainer.train(cfg, str(tmp_path / "resumed")).metrics.read_text())
+    assert resumed["weights_sha256"] == straight["weights_sha256"] and resumed["epochs"] == 3
+
+
+def test_limit_keeps_a_stratified_sample_per_split(news_csv):
+    from tfseq.tasks.classify import ClassifyTask
+
+    splits, _, _ = ClassifyTask(tiny_classify_config(news_csv, "data.limit=12")).read_splits()
+    for part in splits.values():
+        assert len(part) == 12 and np.bincount(part.labels).tolist() == [4, 4, 4]
+
+
+def test_the_command_line_refuses_a_missing_column_with_exit_2(news_csv, tmp_path):
+    done = subprocess.run([PYTHON, "-m", "tfseq.train", "classify", "--data", str(news_csv[0]), "--set",
+                           "data.text_column=title", "--run-dir", str(tmp_path / "run")], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and done.stderr.strip() == (
+        f"error: {news_csv[0]} has no column 'title'; its columns are: id, headline, topic; set data.text_column")
+    assert not (tmp_path / "run").exists()

@@ -6,11 +6,11 @@ ratings, the mean absolute error in label units. Results are plain Python values
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
 
+from tfseq.data.examples import numeric_values
 from tfseq.files import atomic_save
 
 EPSILON = 1e-7  # Keras' backend.epsilon(): probabilities are clipped to [EPSILON, 1 - EPSILON] before the log
@@ -139,27 +139,13 @@ def classification_scores(probs: np.ndarray, labels: np.ndarray, classes: list[s
     return scores
 
 
-def numeric_classes(classes: list[str]) -> bool:
-    """Whether every class name is a finite number (star ratings): the classes are then ordinal."""
-    try:
-        _class_values(classes)
-    except ValueError:
-        return False
-    return True
-
-
 def _class_values(classes: list[str]) -> np.ndarray:
-    """The numeric values of ordinal class names ("1" .. "10" stars), raising ValueError for a name that is not one."""
-    values = []
-    for name in classes:
-        try:
-            value = float(name)
-        except (TypeError, ValueError):
-            raise ValueError(f"ordinal scores need numeric class names, got {name!r}") from None
-        if not math.isfinite(value):  # "nan" and "inf" parse, but have no distance to the other classes
-            raise ValueError(f"ordinal scores need finite class values, got {name!r}")
-        values.append(value)
-    return np.array(values)
+    """The numeric values of ordinal class names ("1" .. "10" stars), raising ValueError naming one that is not."""
+    values = numeric_values(classes)
+    if values is None:
+        bad = next(name for name in classes if numeric_values([name]) is None)
+        raise ValueError(f"ordinal scores need class names that are finite numbers, got {bad!r}")
+    return values
 
 
 def plot_confusion(confusion: list[list[int]], classes: list[str], path: Path, title: str = "") -> None:

@@ -46,23 +46,27 @@ def class_ids(values: list[str], classes: list[str] | None = None) -> tuple[np.n
 
     Args:
         values: one label per text, as strings.
-        classes: the class list to use; None = the sorted distinct values (numbers in numeric order when every
-            label is an integer, so "2" comes before "10").
+        classes: the class list to use; None = the sorted distinct values (in numeric order when every label is a
+            number, so "2" comes before "10").
 
     Returns:
         (int32 ids, the class list). A value missing from a given class list gets id -1.
     """
     if classes is None:
-        distinct = set(values)
-        numeric = all(_is_int(v) for v in distinct)
-        classes = sorted(map(str, distinct), key=(lambda v: (int(v), v)) if numeric else None)
+        distinct = sorted(map(str, set(values)))
+        numbers = numeric_values(distinct)
+        classes = distinct if numbers is None else [v for _, v in sorted(zip(numbers.tolist(), distinct))]
     index = {name: i for i, name in enumerate(classes)}
     return np.array([index.get(v, -1) for v in values], np.int32), list(classes)
 
 
-def _is_int(text: str) -> bool:
+def numeric_values(names: list[str]) -> np.ndarray | None:
+    """The values of class names that are all finite numbers (star ratings: ordinal classes), else None.
+
+    "nan" and "inf" parse as floats but have no distance to other classes: they make the names non-numeric.
+    """
     try:
-        int(text)
-    except ValueError:
-        return False
-    return True
+        values = np.array([float(name) for name in names], np.float64)
+    except (TypeError, ValueError):
+        return None
+    return values if len(values) and np.isfinite(values).all() else None

@@ -1,7 +1,7 @@
 """What a task is: a TaskSpec (its name, [data] section, defaults, heads, monitors), and the Task interface that
 the trainer, the run folder and the exporter call.
 
-A task module defines one TaskSpec and one Task subclass and is registered in tfseq/tasks/registry.py. Task modules
+A task module defines one TaskSpec (naming its Task subclass) and the Task subclass and is registered in tfseq/tasks/registry.py. Task modules
 import TensorFlow and Keras inside their methods only: the registry is read (for --help, and to refuse a bad config)
 before TensorFlow is loaded.
 """
@@ -61,7 +61,6 @@ class Task(ABC):
     """One run's data and everything task-specific the trainer needs. Subclasses read their data in __init__.
 
     Attributes:
-        spec: the TaskSpec (set by the task module).
         tool: the command that uses a finished run ("sample" or "predict"), for messages.
         cfg: the run's config.
         head: the model's head (tfseq.models.heads).
@@ -70,7 +69,6 @@ class Task(ABC):
         steps_per_epoch: training batches per epoch.
     """
 
-    spec: TaskSpec
     tool = ""
     default_classes: list[str] | None = None  # the class names of a run folder that stores none
 

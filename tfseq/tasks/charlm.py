@@ -111,7 +111,6 @@ SPEC = TaskSpec(
     name="charlm", summary="a character-level language model of a text (sample from it with tfseq.sample)",
     data=CharLMData, task=CharLMTask, default_pipeline="charlm_quick", heads=("next_token",),
     data_help="a UTF-8 text file (default: the embedded book, The Mysterious Island)")
-CharLMTask.spec = SPEC
 
 
 def stream_loss(model, ids: np.ndarray, streams: int = 32, context: int = 256) -> tuple[float, int]:

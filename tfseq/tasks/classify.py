@@ -99,7 +99,7 @@ class ClassifyTask(Task):
                 raise UserError(f"{d.path} has its own test split; leave data.test_path empty to use it")
             source = {"train": source["all"], "test": _only(test_source, d.test_path)}
         train = source.get("train", source.get("all"))
-        _, classes = class_ids(list(train.labels))
+        ids, classes = class_ids(list(train.labels))
         if len(classes) < 2:
             raise UserError(f"{d.path} has a single class ({classes[0]!r}) in its training texts; a classifier needs "
                             "at least two (for a table, check data.label_column)")
@@ -109,13 +109,14 @@ class ClassifyTask(Task):
         else:
             # With groups, a group's texts are all in training or all in test, as with validation below.
             held = (group_carve(train.groups, d.test_fraction, rng)[0] if train.groups is not None else
-                    stratified_carve(class_ids(list(train.labels), classes)[0], d.test_fraction, rng))
+                    stratified_carve(ids, d.test_fraction, rng))
             train, test = train.take(np.flatnonzero(~held)), train.take(np.flatnonzero(held))
+            ids = ids[~held]
         unseen = sorted(set(test.labels.tolist()) - set(classes))
         if unseen:
             raise UserError(f"the test texts have label {unseen[0]!r}, which no training text has (training classes: "
                             f"{', '.join(classes)}); add training texts of that class or drop it from the test data")
-        train.labels, test.labels = class_ids(list(train.labels), classes)[0], class_ids(list(test.labels), classes)[0]
+        train.labels, test.labels = ids, class_ids(list(test.labels), classes)[0]
         if train.groups is not None:
             held, note = group_carve(train.groups, d.val_fraction, rng)
         else:
@@ -222,9 +223,10 @@ class ClassifyTask(Task):
         numeric classes such as star ratings), the test's per-class scores and confusion matrix (also written as
         confusion.json and confusion.png), and the test accuracy without the test texts also seen in training."""
         from tfseq.data.batching import predict_split
-        from tfseq.scores import classification_scores, numeric_classes, plot_confusion
+        from tfseq.data.examples import numeric_values
+        from tfseq.scores import classification_scores, plot_confusion
 
-        ordinal = numeric_classes(self.classes)
+        ordinal = numeric_values(self.classes) is not None
         out = {}
         for split in ("val", "test"):
             probs = self.head.probabilities(predict_split(model, self.encoded[split], **self._eval_options()))
@@ -279,4 +281,3 @@ SPEC = TaskSpec(
     model_defaults={"head": "multiclass", "num_classes": 0, "mask_zero": True, "units": 64},
     data_help="a .csv/.tsv/.jsonl table (data.text_column, data.label_column), a folder with one subfolder of .txt "
     "files per class, aclImdb_v1.tar.gz (data.labels = polarity or rating), or tfds:NAME")
-ClassifyTask.spec = SPEC

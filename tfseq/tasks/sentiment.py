@@ -63,4 +63,3 @@ SPEC = TaskSpec(
     "it)", data=SentimentData, task=SentimentTask, default_pipeline="imdb_default", heads=("binary",),
     monitors=("val_loss", "val_accuracy"), model_defaults={"head": "binary", "mask_zero": True, "units": 64},
     data_help="aclImdb_v1.tar.gz, an aclImdb/ folder, a CSV (review + sentiment/label columns), or 'tfds'")
-SentimentTask.spec = SPEC
