@@ -55,20 +55,22 @@ def main() -> None:
 
     from tfseq.config import ModelConfig, SampleConfig
     from tfseq.data.text import CharVocab, read_text
-    from tfseq.generation import CharGenerator, add_generate_endpoint, generate
+    from tfseq.generation.endpoint import add_generate_endpoint, codec_for
+    from tfseq.generation.generate import generate
+    from tfseq.generation.stepper import Stepper
     from tfseq.models.factory import build_model
 
     vocab = CharVocab.from_text(read_text(BOOK))
     keras.utils.set_random_seed(1)
     model = build_model(ModelConfig(cell="lstm", units=512, embedding_dim=256), vocab.size)
-    generator = CharGenerator(model)
+    generator = Stepper(model)
     options = SampleConfig(temperature=1.0, seed=1)
     one = timed(lambda: generate(generator, vocab, ["The island"], args.chars, options), args.repeats)
     many = timed(lambda: generate(generator, vocab, ["The island"] * 64, args.batch_chars, options), args.repeats)
     with tempfile.TemporaryDirectory() as tmp:
         archive = keras.export.ExportArchive()
         archive.track(model)
-        add_generate_endpoint(archive, generator, vocab)
+        add_generate_endpoint(archive, generator, codec_for(vocab))
         archive.write_out(tmp, verbose=False)
         loaded = tf.saved_model.load(tmp)
         prompts = tf.constant(["The island"] * 64)

@@ -36,7 +36,7 @@ def test_train_then_sample_is_reproducible(tiny_run):
     (("tfseq.train", "charlm", "--config", "nope"), "config file 'nope' not found"),
     (("tfseq.train", "charlm", "--epochs", "0"), "train.epochs = 0 must be greater than 0"),
     (("tfseq.train", "charlm", "--data", "missing.txt", "--run-dir", "/tmp/tfseq-never-made"),
-     "text file missing.txt does not exist"),
+     "corpus missing.txt does not exist; give a text file, a folder of .txt files"),
     (("tfseq.train", "charlm", "--epochs", "x"), "argument --epochs: invalid int value: 'x' (see --help)"),
     (("tfseq.sample", "/nonexistent/run"), "run folder /nonexistent/run does not exist"),
     (("tfseq.sample", "x", "--temperature", "-1"), "temperature = -1.0 must be >= 0"),

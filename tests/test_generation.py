@@ -5,7 +5,9 @@ import tensorflow as tf
 from tfseq.config import ModelConfig, SampleConfig
 from tfseq.data.text import CharVocab
 from tfseq.errors import UserError
-from tfseq.generation import SAMPLING_MODES, CharGenerator, filter_logits, generate, pick_next, sampling_mode
+from tfseq.generation.generate import generate
+from tfseq.generation.sampling import SAMPLING_MODES, filter_logits, pick_next, sampling_mode
+from tfseq.generation.stepper import Stepper
 from tfseq.models.factory import build_model
 
 VOCAB = CharVocab(list("\n \"'.Tabdehilnorst"))
@@ -26,7 +28,7 @@ def random_model(cell: str, layers: int):
 @pytest.mark.parametrize("cell, layers", [("lstm", 1), ("lstm", 2), ("gru", 2), ("simplernn", 3)])
 def test_stateful_steps_give_the_full_models_logits(cell, layers):
     model = random_model(cell, layers)
-    generator = CharGenerator(model)
+    generator = Stepper(model)
     ids = np.random.default_rng(0).integers(0, VOCAB.size, (3, 25)).astype(np.int32)
     full = model(ids).numpy()
     states = generator.initial_state(3)
@@ -38,7 +40,7 @@ def test_stateful_steps_give_the_full_models_logits(cell, layers):
 def test_generated_text_follows_the_models_own_greedy_choice():
     model = random_model("gru", 2)
     prompt = "The island"
-    text = generate(CharGenerator(model), VOCAB, [prompt], 12, SampleConfig(temperature=0))[0]
+    text = generate(Stepper(model), VOCAB, [prompt], 12, SampleConfig(temperature=0))[0]
     # Re-run the full model on the growing prefix: each next character is its argmax.
     prefix = prompt
     for char in text:
@@ -48,7 +50,7 @@ def test_generated_text_follows_the_models_own_greedy_choice():
 
 
 def test_prompts_of_different_lengths_in_one_batch_match_single_runs():
-    generator = CharGenerator(random_model("lstm", 2))
+    generator = Stepper(random_model("lstm", 2))
     prompts = ["The island", "a", "he said 'there'"]
     options = SampleConfig(temperature=0)
     together = generate(generator, VOCAB, prompts, 30, options)
@@ -57,7 +59,7 @@ def test_prompts_of_different_lengths_in_one_batch_match_single_runs():
 
 
 def test_same_seed_same_text_other_seed_other_text():
-    generator = CharGenerator(random_model("lstm", 1))
+    generator = Stepper(random_model("lstm", 1))
     one = generate(generator, VOCAB, ["The"] * 2, 200, SampleConfig(temperature=1.0, seed=5))
     assert one == generate(generator, VOCAB, ["The"] * 2, 200, SampleConfig(temperature=1.0, seed=5))
     assert one[0] != one[1]
@@ -65,9 +67,9 @@ def test_same_seed_same_text_other_seed_other_text():
 
 
 def test_stop_strings_end_each_stream_where_the_text_completes_one():
-    from tfseq.generation import cut_at_stops
+    from tfseq.generation.generate import cut_at_stops
 
-    generator = CharGenerator(random_model("gru", 2))
+    generator = Stepper(random_model("gru", 2))
     greedy = SampleConfig(temperature=0)
     prompts = ["The island", "he said 'there'"]
     full = generate(generator, VOCAB, prompts, 80, greedy)
@@ -119,7 +121,7 @@ def test_filter_logits_masks_exactly_what_it_should():
 
 
 def test_more_than_one_call_can_hold_is_refused_before_any_work():
-    from tfseq.generation import MAX_GENERATED, check_request
+    from tfseq.generation.generate import MAX_GENERATED, check_request
 
     with pytest.raises(UserError, match=r"27 prompts x length 10,000,000 = 270,000,000 ids to generate, more than "
                                         r"one call can hold \(268,435,456\)"):
@@ -141,6 +143,6 @@ def test_more_than_one_call_can_hold_is_refused_before_any_work():
     (dict(top_k=2**31), 5, "The", "top_k = 2147483648 must be >= 0 and at most 2147483647"),
 ])
 def test_bad_sampling_input(kwargs, length, prompt, message):
-    generator = CharGenerator(random_model("simplernn", 1))
+    generator = Stepper(random_model("simplernn", 1))
     with pytest.raises(UserError, match=message):
         generate(generator, VOCAB, [prompt], length, SampleConfig(**kwargs))

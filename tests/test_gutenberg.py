@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from tfseq.tasks.charlm import CharLMData
 from tfseq.data import gutenberg
-from tfseq.data.gutenberg import EMBEDDED_BOOK, load_corpus, strip_gutenberg
+from tfseq.data.gutenberg import EMBEDDED_BOOK, strip_gutenberg
+from tfseq.tasks.lm import LMTask
 from tfseq.data.text import read_text
 from tfseq.errors import UserError
 
@@ -25,16 +25,23 @@ def test_generic_markers_strip_header_and_licence():
     assert strip_gutenberg(text, end_marker="More.") == "Body line.\n"
 
 
+def char_task(path, **data):
+    from tfseq.config import load_config
+
+    return LMTask(load_config("charlm", "charlm_tiny", [f"data.path={path}"] + [f"data.{k}={v}" for k, v in
+                                                                              data.items()]))
+
+
 def test_corpus_split_is_contiguous_with_the_last_tenth_held_out(small_book):
-    corpus = load_corpus(CharLMData(path=str(small_book)))
-    text = strip_gutenberg(read_text(small_book), "", "End of the Project Gutenberg")
-    assert corpus.vocab.decode(np.concatenate([corpus.train_ids, corpus.val_ids])) == text
-    assert len(corpus.train_ids) == int(len(text) * 0.9)
-    assert text.startswith("\nTHE MYSTERIOUS ISLAND") and "licence" not in text
+    task = char_task(small_book)
+    text = strip_gutenberg(read_text(small_book), "THE MYSTERIOUS ISLAND", "End of the Project Gutenberg")
+    assert task.vocab.decode(np.concatenate([task.train_ids, task.val_ids])) == text
+    assert len(task.train_ids) == int(len(text) * 0.9)
+    assert text.startswith("THE MYSTERIOUS ISLAND") and "licence" not in text
 
 
 def test_windows_are_shifted_by_one_and_reproducible_per_epoch(small_book):
-    ids = load_corpus(CharLMData(path=str(small_book))).train_ids
+    ids = char_task(small_book).train_ids
     ds, steps = gutenberg.train_dataset(ids, seq_len=20, batch_size=8, seed=3, first_epoch=0, epochs=3)
     batches = [(x.numpy(), y.numpy()) for x, y in ds]
     assert len(batches) == 3 * steps and steps == (len(ids) - 21) // 20 // 8
@@ -54,8 +61,8 @@ def test_windows_are_shifted_by_one_and_reproducible_per_epoch(small_book):
 def test_too_short_texts_and_limits_are_refused(tmp_path, small_book):
     short = tmp_path / "short.txt"
     short.write_text("tiny text " * 5)
-    with pytest.raises(UserError, match="short.txt holds 50 characters after stripping: too short"):
-        load_corpus(CharLMData(path=str(short), seq_len=40))
+    with pytest.raises(UserError, match="short.txt: the held-out text holds 5 chars, too few for data.seq_len = 40"):
+        char_task(short, seq_len=40)
     ids = np.arange(500, dtype=np.int32) % 7
     with pytest.raises(UserError, match="fewer than one batch of 64 windows of 40"):
         gutenberg.train_dataset(ids, 40, 64, 1, 0, 1)

@@ -42,10 +42,10 @@ def classifier_answers(run, texts):
 
 def generated(run, prompts):
     from tfseq.config import SampleConfig
-    from tfseq.generation import sample_run
+    from tfseq.generation.generate import sample_run
 
     options = SampleConfig(GENERATE["temperature"], GENERATE["top_k"], GENERATE["top_p"], GENERATE["seed"])
-    return sample_run(run, prompts, GENERATE["length"], options)
+    return sample_run(run, prompts, GENERATE["length"], options).texts
 
 
 SERVE = "print(json.dumps(m.serve(tf.constant(inputs))['probabilities'].numpy().tolist()))"
@@ -55,6 +55,11 @@ CASES = {
                    PROMPTS, generated,
                    "out = m.generate(tf.constant(inputs), {length}, {temperature}, {top_k}, {top_p}, {seed})\n"
                    "print(json.dumps([t.decode() for t in out['text'].numpy()]))".format(**GENERATE)),
+    "lm": Case(lambda request: load_config("lm", "wordlm_tiny", [f"data.path={request.getfixturevalue('small_book')}",
+                                                                  "train.epochs=1"]),
+               ["The island", "Zzyzx the", "the cat"], generated,
+               "out = m.generate(tf.constant(inputs), {length}, {temperature}, {top_k}, {top_p}, {seed})\n"
+               "print(json.dumps([t.decode() for t in out['text'].numpy()]))".format(**GENERATE)),
     "sentiment": Case(lambda request: load_config("sentiment", "imdb_tiny", [
         f"data.path={request.getfixturevalue('imdb_archive')}", "data.limit=0", "train.epochs=1",
         "data.val_fraction=0.25"]), TEST_POSITIVE[:3] + ["", "zzz"], classifier_answers, SERVE),

@@ -7,7 +7,12 @@ import pytest
 
 from conftest import tiny_charlm_config
 from tfseq import runs, trainer
-from tfseq.tasks.charlm import stream_loss
+from tfseq.models.streaming import stream_nll
+
+
+def stream_loss(model, cfg, ids, streams, context):
+    total, count = stream_nll(model, cfg, ids, streams, context)
+    return total / count, count
 from tfseq.config import ModelConfig
 from tfseq.errors import UserError
 from tfseq.models.factory import build_model
@@ -157,7 +162,7 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(
     import keras
     import tensorflow as tf
 
-    from tfseq.tasks.charlm import CharLMTask
+    from tfseq.tasks.lm import LMTask
 
     poisoned = tf.Variable(0.0)  # becomes NaN after the first epoch
 
@@ -170,7 +175,7 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(
         original(self, epoch, logs)
         poisoned.assign(float("nan"))
 
-    monkeypatch.setattr(CharLMTask, "loss", lambda self: loss)
+    monkeypatch.setattr(LMTask, "loss", lambda self: loss)
     monkeypatch.setattr(trainer.RunCheckpoint, "on_epoch_end", poison_after_epoch_1)
     cfg = tiny_charlm_config(small_book, epochs=3, steps_per_epoch=5)
     with pytest.raises(UserError, match=r"the training loss became nan in epoch 2, batch 1; kept the last good "
@@ -195,11 +200,12 @@ def test_stream_loss_equals_the_loss_of_one_pass_over_the_whole_text():
     import keras
 
     keras.utils.set_random_seed(0)
-    model = build_model(ModelConfig(cell="lstm", units=8, embedding_dim=4), 7)
+    cfg = ModelConfig(cell="lstm", units=8, embedding_dim=4)
+    model = build_model(cfg, 7)
     ids = np.random.default_rng(0).integers(0, 7, 300).astype(np.int32)
     logp = log_softmax(model(ids[None, :-1]).numpy()[0])
     expected = -logp[np.arange(299), ids[1:]].mean()
-    loss, count = stream_loss(model, ids, streams=4, context=400)  # every stream sees the text from its start
+    loss, count = stream_loss(model, cfg, ids, streams=4, context=400)  # every stream sees the text from its start
     assert count == 299
     assert math.isclose(loss, expected, rel_tol=1e-5)
 
@@ -208,7 +214,8 @@ def test_stream_loss_with_short_context_scores_each_stream_from_its_own_window()
     import keras
 
     keras.utils.set_random_seed(0)
-    model = build_model(ModelConfig(cell="gru", units=8, embedding_dim=4), 7)
+    cfg = ModelConfig(cell="gru", units=8, embedding_dim=4)
+    model = build_model(cfg, 7)
     rng = np.random.default_rng(1)
     for w in model.weights:  # larger than the initialiser's: a state that remembers more than 10 steps
         w.assign(rng.normal(0, 1.0, w.shape).astype("float32"))
@@ -223,7 +230,7 @@ def test_stream_loss_with_short_context_scores_each_stream_from_its_own_window()
         positions = np.arange(a, b)
         nll.append(-logp[positions - 1 - start, ids[positions]])
     expected = np.concatenate(nll).mean()
-    loss, count = stream_loss(model, ids, streams=streams, context=context)
+    loss, count = stream_loss(model, cfg, ids, streams=streams, context=context)
     assert count == 300
     assert math.isclose(loss, expected, rel_tol=1e-5)
     whole = -log_softmax(model(ids[None, :-1]).numpy()[0])[np.arange(300), ids[1:]].mean()
@@ -257,14 +264,14 @@ def test_mixed_precision_trains_with_float32_logits_and_samples(small_book, tmp_
     import keras
 
     from tfseq.config import SampleConfig
-    from tfseq.generation import sample_run
+    from tfseq.generation.generate import sample_run
 
     cfg = tiny_charlm_config(small_book, epochs=1, steps_per_epoch=3)
     cfg.train.mixed_precision = True
     run = trainer.train(cfg, str(tmp_path / "run"))
     assert keras.mixed_precision.global_policy().name == "float32"  # restored after training
     assert math.isfinite(json.loads(run.metrics.read_text())["val_loss"])
-    text = sample_run(str(run.path), ["The"], 20, SampleConfig(seed=1))[0]
+    text = sample_run(str(run.path), ["The"], 20, SampleConfig(seed=1)).texts[0]
     assert text.startswith("The") and len(text) == 23
 
 
@@ -284,7 +291,7 @@ def test_time_budget_stops_before_an_epoch_that_would_cross_it(small_book, tmp_p
 
 
 def test_an_early_stop_survives_a_kill_during_the_final_evaluation(small_book, tmp_path, monkeypatch):
-    from tfseq.tasks.charlm import CharLMTask
+    from tfseq.tasks.lm import LMTask
 
     cfg = tiny_charlm_config(small_book, epochs=6, steps_per_epoch=2, early_stopping=1)
     original = trainer.RunCheckpoint.on_epoch_end
@@ -295,11 +302,11 @@ def test_an_early_stop_survives_a_kill_during_the_final_evaluation(small_book, t
     monkeypatch.setattr(trainer.RunCheckpoint, "on_epoch_end", validation_gets_worse_after_epoch_2)
     straight = trainer.train(cfg, str(tmp_path / "straight"))
     assert [r["epoch"] for r in straight.read_history()] == [1, 2, 3]
-    evaluate = CharLMTask.final_metrics
-    monkeypatch.setattr(CharLMTask, "final_metrics", lambda self, model, run: (_ for _ in ()).throw(KeyboardInterrupt))
+    evaluate = LMTask.final_metrics
+    monkeypatch.setattr(LMTask, "final_metrics", lambda self, model, run: (_ for _ in ()).throw(KeyboardInterrupt))
     with pytest.raises(KeyboardInterrupt):
         trainer.train(cfg, str(tmp_path / "resumed"))
-    monkeypatch.setattr(CharLMTask, "final_metrics", evaluate)
+    monkeypatch.setattr(LMTask, "final_metrics", evaluate)
     resumed = trainer.train(cfg, str(tmp_path / "resumed"))
     assert [r["epoch"] for r in resumed.read_history()] == [1, 2, 3]
     a, b = (json.loads(run.metrics.read_text()) for run in (straight, resumed))
@@ -310,7 +317,7 @@ def test_a_kill_during_the_final_evaluation_resumes_to_the_same_end(small_book, 
     import itertools
     import types
 
-    from tfseq.tasks.charlm import CharLMTask
+    from tfseq.tasks.lm import LMTask
 
     cfg = tiny_charlm_config(small_book, epochs=6, steps_per_epoch=2)
     cfg.train.max_minutes = 3.5
@@ -319,16 +326,16 @@ def test_a_kill_during_the_final_evaluation_resumes_to_the_same_end(small_book, 
     straight = json.loads(trainer.train(cfg, str(tmp_path / "straight")).metrics.read_text())
 
     clock = itertools.count(0, 60)
-    evaluate = CharLMTask.final_metrics
+    evaluate = LMTask.final_metrics
 
     def killed(self, model, run):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(CharLMTask, "final_metrics", killed)
+    monkeypatch.setattr(LMTask, "final_metrics", killed)
     with pytest.raises(KeyboardInterrupt):
         trainer.train(cfg, str(tmp_path / "resumed"))
     assert RunFolder(tmp_path / "resumed").read_state()["stop_reason"].startswith("time budget")
-    monkeypatch.setattr(CharLMTask, "final_metrics", evaluate)
+    monkeypatch.setattr(LMTask, "final_metrics", evaluate)
     # A slow machine after the restart: the recorded decision, not a new one, ends the run.
     clock = itertools.count(0, 1)
     resumed = trainer.train(cfg, str(tmp_path / "resumed"))

@@ -100,6 +100,7 @@ class TrainConfig:
     jit_compile: bool = False  # compile the training step with XLA (pays off for fixed-shape batches on a CPU)
     mixed_precision: bool = False  # float16 compute, float32 weights, output layer and sampling (for GPUs)
     strategy: str = "default"  # default (one device) | mirrored (all local GPUs) | multiworker (TF_CONFIG)
+    stateful: bool = False  # language models: contiguous lanes, the state carried from batch to batch (truncated BPTT)
     seed: int = 1  # seeds weights, dropout, shuffling and window offsets
 
     def check(self) -> None:
@@ -210,7 +211,7 @@ def load_config(task: str, config: str | None = None, overrides: typing.Sequence
     path = pipeline_path(config or task_spec(task).default_pipeline)
     table = read_toml(path)
     file_task = table.pop("task", task)
-    if file_task != task:
+    if file_task != task and file_task not in task_spec(task).accepts_pipelines:
         raise UserError(f"{path} is a {file_task!r} pipeline; use it with `python -m tfseq.train {file_task}`")
     table.pop("pipeline", None)
     cfg.pipeline = path.stem

@@ -1,8 +1,12 @@
-"""Sample text from a char-LM: `python -m tfseq.sample RUN_DIR --prompt TEXT [--length N] [--temperature T] ...`.
+"""Sample text from a language model: `python -m tfseq.sample RUN_OR_SAVEDMODEL --prompt TEXT [--length N] ...`.
 
-The RNN state is carried from character to character inside one compiled loop; the same seed gives the same text.
+Char and word models alike (a run folder or its export). The RNN state is carried from token to token inside one
+compiled loop; the same seed gives the same text. A word model reads prompt words outside its vocabulary as <unk>
+and says which on stderr.
 """
 from __future__ import annotations
+
+import sys
 
 from tfseq.cli import Parser, import_tensorflow, run_main
 from tfseq.config import SampleConfig
@@ -11,20 +15,24 @@ from tfseq.errors import UserError
 
 def build_parser() -> Parser:
     parser = Parser(prog="python -m tfseq.sample", description=__doc__.split("\n\n")[0].split(": ", 1)[1])
-    parser.add_argument("run_dir", metavar="RUN_DIR", help="a char-LM run folder (models/<run>)")
+    parser.add_argument("run_dir", metavar="RUN_OR_SAVEDMODEL",
+                        help="a language-model run folder (models/<run>) or its export (python -m tfseq.export)")
     parser.add_argument("--prompt", action="append", default=None,
-                        help="text to start from; every character must be in the model's vocabulary; repeat it to "
-                        "continue several prompts in one batch (default: 'The island')")
-    parser.add_argument("--length", type=int, default=500, help="characters to generate (default: %(default)s)")
+                        help="text to start from (a char model needs every character in its vocabulary; a word "
+                        "model reads unknown words as <unk>); repeat it to continue several prompts in one batch "
+                        "(default: 'The island')")
+    parser.add_argument("--length", type=int, default=500,
+                        help="tokens to generate: characters for a char model, words and punctuation marks for a "
+                        "word model (default: %(default)s)")
     heat = parser.add_mutually_exclusive_group()
     heat.add_argument("--temperature", type=float, default=None,
                       help="divides the logits: below 1 is safer, above 1 wilder; 0 = greedy (default: 1.0)")
     heat.add_argument("--scale-factor", type=float, default=None,
                       help="the textbook's name: multiplies the logits, so it is 1 / temperature (must be > 0)")
     parser.add_argument("--top-k", type=int, default=0,
-                        help="draw only among the k most likely characters; 0 = all (default: %(default)s)")
+                        help="draw only among the k most likely tokens; 0 = all (default: %(default)s)")
     parser.add_argument("--top-p", type=float, default=1.0,
-                        help="draw only among the most likely characters whose probabilities add up to p; "
+                        help="draw only among the most likely tokens whose probabilities add up to p; "
                         "1 = all (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same text "
                         "(default: %(default)s)")
@@ -50,12 +58,16 @@ def main(argv=None) -> None:
         if not 1 <= args.num_samples <= 100_000:
             raise UserError(f"--num-samples {args.num_samples} must be between 1 and 100,000")
         import_tensorflow()
-        from tfseq.generation import sample_run
+        from tfseq.generation.generate import sample_run
 
         stops = [s.replace("\\n", "\n").replace("\\t", "\t") for s in args.stop]
         prompts = [p for p in args.prompt or ["The island"] for _ in range(args.num_samples)]
-        texts = sample_run(args.run_dir, prompts, args.length, options, stops)
-        print("\n\n".join(texts), flush=True)
+        samples = sample_run(args.run_dir, prompts, args.length, options, stops)
+        if samples.unknown:
+            shown = ", ".join(samples.unknown[:20]) + (" ..." if len(samples.unknown) > 20 else "")
+            print(f"note: {len(samples.unknown)} prompt word(s) not in the model's vocabulary, read as <unk>: {shown}",
+                  file=sys.stderr, flush=True)
+        print("\n\n".join(samples.texts), flush=True)
 
     run_main(job)
 

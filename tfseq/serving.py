@@ -85,7 +85,7 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, force: bool =
 
     A classifier gives `serve(text: string[n]) -> {"label": string[n], "probabilities": float32[n, k],
     "known_tokens": int32[n]}` (binary models also "probability": float32[n]) and `classes()`; a char-LM gives
-    `generate` (see tfseq.generation).
+    `generate` (see tfseq.generation.endpoint).
 
     Args:
         run_dir: the run folder.

@@ -301,7 +301,7 @@ def _compiled_model(cfg: RunConfig, task, strategy) -> keras.Model:
     keras.mixed_precision.set_global_policy("mixed_float16" if cfg.train.mixed_precision else "float32")
     try:
         with strategy.scope():
-            model = build_model(cfg.model, task.vocab.size, task.num_classes)
+            model = build_model(cfg.model, task.vocab.size, task.num_classes, task.stateful_batch)
             model.compile(optimizer=make_optimizer(cfg.train, cfg.train.epochs * task.steps_per_epoch),
                           loss=task.loss(), metrics=task.metrics(), jit_compile=cfg.train.jit_compile)
             # Made now, by the strategy that trains them, and in the same order on every worker (a multi-worker
@@ -382,7 +382,7 @@ def _fit_and_finish(cfg: RunConfig, run: RunFolder, task, model: keras.Model, st
     chief = is_chief(strategy)
     from_chief = lambda values: total(np.asarray(values, np.float64) * float(chief))
     checkpoint = RunCheckpoint(run, cfg, state, history, from_chief)
-    callbacks = [checkpoint, keras.callbacks.TensorBoard(str(run.logs), write_graph=False, profile_batch=0)]
+    callbacks = [*task.callbacks(), checkpoint, keras.callbacks.TensorBoard(str(run.logs), write_graph=False, profile_batch=0)]
     if state.get("stop_reason"):
         print(f"training had already stopped ({state['stop_reason']})", flush=True)
     elif state["epoch"] < cfg.train.epochs:

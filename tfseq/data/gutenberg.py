@@ -1,14 +1,13 @@
-"""A Project Gutenberg book as character-LM data: stripped text -> char ids -> shuffled (input, target) windows."""
+"""A Project Gutenberg book stripped to its text, and shuffled (input, target) windows of an id stream (a
+language model's stateless training)."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
-from tfseq.data.text import CharVocab, read_text
 from tfseq.errors import UserError
 
 EMBEDDED_BOOK = Path(__file__).resolve().parent / "books" / "1268-0.txt"
@@ -39,45 +38,6 @@ def strip_gutenberg(text: str, start_marker: str = "", end_marker: str = "") -> 
     if found := _END_LINE.search(text, start):
         ends.append(found.start())
     return text[start:min(ends)]
-
-
-@dataclass
-class CharCorpus:
-    """A book's text encoded as char ids and split into a training part and a held-out tail.
-
-    Args:
-        vocab: the character vocabulary (over the whole stripped book, as in the textbook).
-        train_ids: ids of the first (1 - val_fraction) of the text.
-        val_ids: ids of the held-out tail.
-        source: the file the text came from.
-    """
-
-    vocab: CharVocab
-    train_ids: np.ndarray
-    val_ids: np.ndarray
-    source: Path
-
-
-def load_corpus(cfg) -> CharCorpus:
-    """Reads, strips, encodes and splits the book a data config names.
-
-    Args:
-        cfg: the data section of a char-LM config (tfseq.tasks.charlm.CharLMData).
-
-    Returns:
-        A CharCorpus. Raises UserError for a missing, non-UTF-8 or too short file.
-    """
-    source = Path(cfg.path) if cfg.path else EMBEDDED_BOOK
-    text = strip_gutenberg(read_text(source, cfg.encoding_errors), cfg.start_marker, cfg.end_marker)
-    vocab = CharVocab.from_text(text)
-    ids = vocab.encode(text)
-    cut = int(len(ids) * (1 - cfg.val_fraction))
-    if cut - 1 < cfg.seq_len or len(ids) - cut - 1 < cfg.seq_len:
-        raise UserError(
-            f"{source} holds {len(ids):,} characters after stripping: too short for data.seq_len = {cfg.seq_len} "
-            f"with data.val_fraction = {cfg.val_fraction} (each part needs more than seq_len characters)"
-        )
-    return CharCorpus(vocab, ids[:cut], ids[cut:], source)
 
 
 def steps_per_epoch(n_ids: int, seq_len: int, batch_size: int, limit: int = 0) -> int:

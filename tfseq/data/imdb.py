@@ -1,6 +1,6 @@
 """IMDb reviews as labelled texts: the Stanford archive `aclImdb_v1.tar.gz` read in place, an extracted `aclImdb/`
 folder, the textbook's CSV (`review` + `sentiment` or `label`), and TFDS `imdb_reviews`; and the sentiment task's
-splits. The 50,000 unlabelled reviews are never read.
+splits. The 50,000 unlabelled reviews are read only as language-model text (`read_unlabelled_and_train`).
 
 Labels are the polarity (negative / positive) or, from the archive and the folder, the 1-10 star rating in each file
 name (8 classes: 1-4 and 7-10; the dataset has no 5- or 6-star reviews). Reviews carry their movie as their group.
@@ -19,11 +19,15 @@ from tfseq.data.examples import Examples, concat
 from tfseq.data.splits import group_carve, stratified_sample
 from tfseq.errors import UserError, first_line
 
-_REVIEW = re.compile(r"(?:^|/)aclImdb/(train|test)/(pos|neg)/(\d+)_(\d+)\.txt$")
+_REVIEW = re.compile(r"(?:^|/)aclImdb/(train|test)/(pos|neg|unsup)/(\d+)_(\d+)\.txt$")
 _URLS = re.compile(r"(?:^|/)aclImdb/(train|test)/urls_(pos|neg)\.txt$")
 _MOVIE = re.compile(r"/title/(tt\d+)/")
 POLARITY = ["negative", "positive"]
 RATINGS = ["1", "2", "3", "4", "7", "8", "9", "10"]
+# The (split, folder) pairs each reader keeps: labelled reviews for classifiers, training and unlabelled reviews
+# (never the test reviews) for language models.
+_LABELLED = (("train", "pos"), ("train", "neg"), ("test", "pos"), ("test", "neg"))
+_TRAIN_AND_UNLABELLED = (("train", "pos"), ("train", "neg"), ("train", "unsup"))
 
 
 def read_source(path: str, tfds_data_dir: str = "", labels: str = "polarity") -> tuple[dict[str, Examples], list[str]]:
@@ -51,6 +55,30 @@ def read_source(path: str, tfds_data_dir: str = "", labels: str = "polarity") ->
         return {"all": _read_csv(source)}, POLARITY
     found, urls = _read_folder(source) if source.is_dir() else _read_archive(source)
     return _official(found, urls, source, labels), RATINGS if labels == "rating" else POLARITY
+
+
+def read_unlabelled_and_train(path: Path) -> tuple[list[str], list[str]]:
+    """Reads the reviews a language model may learn from: the training and the unlabelled ones, never the test ones.
+
+    Args:
+        path: aclImdb_v1.tar.gz or an extracted aclImdb/ folder (or the folder holding it).
+
+    Returns:
+        (the 25,000 training reviews of train/pos and train/neg, the 50,000 unlabelled reviews of train/unsup), each
+        sorted by (folder, number). Raises UserError for a missing, truncated or malformed source, or one without
+        training or unlabelled reviews.
+    """
+    if not path.exists():
+        raise UserError(f"IMDb data {path} does not exist")
+    found, _ = (_read_folder(path, _TRAIN_AND_UNLABELLED) if path.is_dir()
+                else _read_archive(path, _TRAIN_AND_UNLABELLED))
+    train = sorted(k for k in found if k[1] != "unsup")
+    unlabelled = sorted(k for k in found if k[1] == "unsup")
+    if not train:
+        raise UserError(f"{path} holds no aclImdb/train/pos or /neg reviews; is it the IMDb archive?")
+    if not unlabelled:
+        raise UserError(f"{path} holds no aclImdb/train/unsup reviews; is it the IMDb archive?")
+    return [found[k][0] for k in train], [found[k][0] for k in unlabelled]
 
 
 def _official(found: dict, urls: dict, source: Path, labels: str) -> dict[str, Examples]:
@@ -92,18 +120,19 @@ def _decode(raw: bytes, name: str) -> str:
         raise UserError(f"review {name} is not UTF-8 (byte 0x{raw[err.start]:02x} at offset {err.start})") from None
 
 
-def _read_archive(path: Path) -> tuple[dict, dict]:
-    """{(split, pos|neg, number): (text, rating)} and {(split, pos|neg): url lines} of the archive."""
+def _read_archive(path: Path, folders: tuple = _LABELLED) -> tuple[dict, dict]:
+    """{(split, pos|neg|unsup, number): (text, rating)} and {(split, pos|neg): url lines} of the archive, for the
+    (split, folder) pairs in `folders` only (other members are skipped unread)."""
     found, urls = {}, {}
     try:
         with tarfile.open(path, "r:*") as tar:
             for member in tar:
                 if not member.isfile():
                     continue
-                if review := _REVIEW.search(member.name):
+                if (review := _REVIEW.search(member.name)) and review.group(1, 2) in folders:
                     key = (review.group(1), review.group(2), int(review.group(3)))
                     found[key] = _decode(tar.extractfile(member).read(), member.name), review.group(4)
-                elif listing := _URLS.search(member.name):
+                elif (listing := _URLS.search(member.name)) and listing.group(1, 2) in folders:
                     urls[(listing.group(1), listing.group(2))] = _decode(tar.extractfile(member).read(),
                                                                          member.name).splitlines()
             # tarfile ends its member loop quietly at a truncated header; reading the compressed stream to its end
@@ -116,22 +145,21 @@ def _read_archive(path: Path) -> tuple[dict, dict]:
     return found, urls
 
 
-def _read_folder(path: Path) -> tuple[dict, dict]:
+def _read_folder(path: Path, folders: tuple = _LABELLED) -> tuple[dict, dict]:
     """As `_read_archive`, from an extracted aclImdb/ folder."""
     root = path / "aclImdb" if (path / "aclImdb").is_dir() else path
     found, urls = {}, {}
-    for split in ("train", "test"):
-        for label in ("pos", "neg"):
-            folder = root / split / label
-            if not folder.is_dir():
-                raise UserError(f"{path} is not an extracted aclImdb folder: {folder} is missing")
-            for entry in os.scandir(folder):
-                if entry.is_file() and (review := _REVIEW.search(f"aclImdb/{split}/{label}/{entry.name}")):
-                    with open(entry.path, "rb") as fh:
-                        found[(split, label, int(review.group(3)))] = _decode(fh.read(), entry.path), review.group(4)
-            listing = root / split / f"urls_{label}.txt"
-            if listing.is_file():
-                urls[(split, label)] = _decode(listing.read_bytes(), str(listing)).splitlines()
+    for split, label in folders:
+        folder = root / split / label
+        if not folder.is_dir():
+            raise UserError(f"{path} is not an extracted aclImdb folder: {folder} is missing")
+        for entry in os.scandir(folder):
+            if entry.is_file() and (review := _REVIEW.search(f"aclImdb/{split}/{label}/{entry.name}")):
+                with open(entry.path, "rb") as fh:
+                    found[(split, label, int(review.group(3)))] = _decode(fh.read(), entry.path), review.group(4)
+        listing = root / split / f"urls_{label}.txt"
+        if label != "unsup" and listing.is_file():  # urls_unsup.txt: unlabelled reviews need no movie ids
+            urls[(split, label)] = _decode(listing.read_bytes(), str(listing)).splitlines()
     return found, urls
 
 

@@ -89,6 +89,8 @@ class CharVocab:
         return {"kind": "chars", "chars": self.chars}
 
 
+EOD_CHAR = "\x1e"  # a char-LM's end of document (the record separator, absent from ordinary text)
+
 TOKENIZERS = ("book", "lower")
 
 
@@ -203,4 +205,8 @@ def load_vocab(path: Path):
             raise UserError(f"vocabulary {path} is corrupt: 'tokens' must be a list of distinct strings and "
                             f"'tokenizer' one of {', '.join(TOKENIZERS)}")
         return WordVocab(tokens, tokenizer)
+    if kind == "lm_words":
+        from tfseq.data.words import TokenVocab
+
+        return TokenVocab.from_json(table, path)
     raise UserError(f"vocabulary {path} is corrupt: unknown kind {kind!r}")

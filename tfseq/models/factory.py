@@ -19,7 +19,7 @@ CELLS = {"lstm": layers.LSTM, "gru": layers.GRU, "simplernn": layers.SimpleRNN}
 GATES = {"lstm": 4, "gru": 3, "simplernn": 1}
 
 
-def build_backbone(cfg: ModelConfig, vocab_size: int, per_step: bool):
+def build_backbone(cfg: ModelConfig, vocab_size: int, per_step: bool, stateful_batch: int = 0):
     """The recurrent body: ids -> embedding (+ hashed bigrams) -> N recurrent layers -> pooling (unless per_step).
 
     Args:
@@ -27,11 +27,13 @@ def build_backbone(cfg: ModelConfig, vocab_size: int, per_step: bool):
         vocab_size: ids the embedding takes (a word vocabulary's OOV id is the last, vocab_size - 1, which token
             dropout uses).
         per_step: return one feature vector per step (language models, taggers) instead of one per text.
+        stateful_batch: > 0: a stateful model of this fixed batch size, whose recurrent layers carry their state
+            from one call to the next (until `reset_state`); its weights are those of the stateless model.
 
     Returns:
         (the int32 ids input, the features tensor: [batch, time, width] when per_step, else [batch, width]).
     """
-    inputs = keras.Input(shape=(None,), dtype="int32", name="ids")
+    inputs = keras.Input(shape=(None,), batch_size=stateful_batch or None, dtype="int32", name="ids")
     ids = TokenDropout(cfg.token_dropout, vocab_size - 1, name="token_dropout")(inputs) if cfg.token_dropout else inputs
     x = layers.Embedding(vocab_size, cfg.embedding_dim, mask_zero=cfg.mask_zero, name="embedding")(ids)
     if cfg.bigram_buckets:
@@ -42,7 +44,7 @@ def build_backbone(cfg: ModelConfig, vocab_size: int, per_step: bool):
     for i in range(cfg.layers):
         last = i == cfg.layers - 1
         rnn = CELLS[cfg.cell](cfg.units, return_sequences=per_step or not (last and cfg.pooling == "last"),
-                              recurrent_dropout=cfg.recurrent_dropout, name=f"rnn_{i}")
+                              recurrent_dropout=cfg.recurrent_dropout, stateful=stateful_batch > 0, name=f"rnn_{i}")
         if cfg.bidirectional:
             rnn = layers.Bidirectional(rnn, name=f"rnn_{i}")
         x = rnn(x)
@@ -56,13 +58,14 @@ def build_backbone(cfg: ModelConfig, vocab_size: int, per_step: bool):
     return inputs, x
 
 
-def build_model(cfg: ModelConfig, vocab_size: int, num_classes: int = 0) -> keras.Model:
+def build_model(cfg: ModelConfig, vocab_size: int, num_classes: int = 0, stateful_batch: int = 0) -> keras.Model:
     """Builds the network a ModelConfig describes: the backbone, then the head `cfg.head` names.
 
     Args:
         cfg: the model section of a run config (already checked).
         vocab_size: ids the embedding takes (including padding / OOV ids).
         num_classes: classes of a multiclass head; 0 = cfg.num_classes.
+        stateful_batch: > 0 for a stateful model of that batch size (see build_backbone).
 
     Returns:
         An uncompiled keras.Model from int32 ids (batch, time) to logits (batch, time, vocab) for a next-token
@@ -72,7 +75,7 @@ def build_model(cfg: ModelConfig, vocab_size: int, num_classes: int = 0) -> kera
     head.check(cfg)
     if vocab_size < 2:
         raise UserError(f"the vocabulary has {vocab_size} entries; a model needs at least 2")
-    inputs, features = build_backbone(cfg, vocab_size, head.per_step)
+    inputs, features = build_backbone(cfg, vocab_size, head.per_step, stateful_batch)
     outputs = head.build(features, vocab_size, num_classes or cfg.num_classes)
     return keras.Model(inputs, outputs, name="char_lm" if head.per_step else "classifier")
 
@@ -97,6 +100,12 @@ def parameter_count(cfg: ModelConfig, vocab_size: int, num_classes: int = 0) -> 
             width = cfg.hidden_units
     outputs = head.width(vocab_size, num_classes or cfg.num_classes)
     return total + width * outputs + outputs
+
+
+def reset_states(model: keras.Model) -> None:
+    """Zeroes the carried state of a stateful model's recurrent layers."""
+    for layer in rnn_layers(model):
+        layer.reset_state()
 
 
 def rnn_layers(model: keras.Model) -> list:

@@ -28,6 +28,9 @@ class TaskSpec:
         model_defaults: ModelConfig fields whose task default differs from the generic one.
         monitors: the `train.monitor` values that make sense for it.
         data_help: what --data takes, for --help.
+        stateful: the task can train statefully (train.stateful: the state carried across batches).
+        accepts_pipelines: other tasks whose pipeline files this task also reads (their [data] is a subset of
+            this task's).
     """
 
     name: str
@@ -39,6 +42,8 @@ class TaskSpec:
     model_defaults: dict = field(default_factory=dict)
     monitors: tuple[str, ...] = ("val_loss",)
     data_help: str = ""
+    stateful: bool = False
+    accepts_pipelines: tuple[str, ...] = ()
 
     def check(self, cfg) -> None:
         """Raises UserError when a RunConfig asks this task for something it cannot do."""
@@ -52,6 +57,12 @@ class TaskSpec:
                             f"of: {', '.join(self.monitors)}")
         head = get_head(cfg.model.head)
         head.check(cfg.model)
+        if cfg.train.stateful and not self.stateful:
+            raise UserError(f"train.stateful = true is for language models; task {self.name} reads independent "
+                            "sequences")
+        if cfg.train.stateful and cfg.train.strategy != "default":
+            raise UserError(f"train.stateful = true trains on one device; set train.strategy = 'default' (got "
+                            f"{cfg.train.strategy!r})")
         if not head.classifier and cfg.train.class_weight != "none":
             raise UserError(f"train.class_weight = {cfg.train.class_weight!r} is for classifiers; task {self.name} "
                             "has no classes")
@@ -67,6 +78,7 @@ class Task(ABC):
         vocab: the vocabulary.
         classes: the class names of a classifier, else None.
         steps_per_epoch: training batches per epoch.
+        stateful_batch: > 0: the model is stateful, with this fixed batch size.
     """
 
     tool = ""
@@ -78,6 +90,7 @@ class Task(ABC):
         self.vocab = None
         self.classes: list[str] | None = None
         self.steps_per_epoch = 0
+        self.stateful_batch = 0
 
     @property
     def num_classes(self) -> int:
@@ -88,6 +101,10 @@ class Task(ABC):
 
     def metrics(self) -> list:
         return self.head.metrics()
+
+    def callbacks(self) -> list:
+        """Keras callbacks the task adds to training (they run before the checkpoint, which logs what they add)."""
+        return []
 
     def save(self, run) -> None:
         """Writes what a new run needs besides weights and config: the vocabulary, and the class list if any."""

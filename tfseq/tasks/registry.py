@@ -3,11 +3,12 @@ the run folders. Adding a task is one module in tfseq/tasks/ and one line here."
 from __future__ import annotations
 
 from tfseq.errors import UserError
-from tfseq.tasks import charlm, classify, sentiment
+from tfseq.tasks import classify, lm, sentiment
 from tfseq.tasks.base import TaskSpec
 
 TASKS: dict[str, TaskSpec] = {spec.name: spec for spec in (
-    charlm.SPEC,
+    lm.CHARLM_SPEC,
+    lm.SPEC,
     sentiment.SPEC,
     classify.SPEC,
 )}
