@@ -1,7 +1,7 @@
 """A trained language model beside interpolated Kneser-Ney n-gram models of the same training text, scored on the
 same held-out text in the same run.
 
-    python bench/lm_reference.py models/<run> [--orders 3 5]
+    python bench/lm_reference.py models/<run> [--orders 3 4 5]
 
 Rebuilds the run's training and held-out id streams from its config (the same corpus, split, tokens and
 vocabulary, <unk> and end-of-document ids included), re-scores the run's model on the held-out stream (state
@@ -36,7 +36,8 @@ def scores(total: float, count: int, chars: int, seconds: float) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run", help="a finished language-model run folder")
-    parser.add_argument("--orders", type=int, nargs="+", default=[3, 5], help="n-gram orders (default: 3 5)")
+    parser.add_argument("--orders", type=int, nargs="+", default=[3, 4, 5], help="n-gram orders; an order whose "
+                        "keys would overflow int64 (vocabulary ** order > 2^63) is skipped (default: 3 4 5)")
     args = parser.parse_args()
 
     from tfseq.models.streaming import StreamScorer
@@ -63,6 +64,9 @@ def main() -> None:
                   "train_minutes": json.loads(RunFolder(args.run).metrics.read_text()).get("train_minutes")},
     }
     for order in args.orders:
+        if task.vocab.size ** order > 2**63:  # n-gram keys are int64
+            result[f"kneser_ney_{order}"] = {"skipped": f"{task.vocab.size} ** {order} n-gram keys overflow int64"}
+            continue
         started = time.perf_counter()
         lm = KneserNey(order).fit(task.train_ids, task.vocab.size)
         nats, n = lm.nll(task.val_ids)
