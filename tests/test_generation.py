@@ -146,3 +146,8 @@ def test_bad_sampling_input(kwargs, length, prompt, message):
     generator = Stepper(random_model("simplernn", 1))
     with pytest.raises(UserError, match=message):
         generate(generator, VOCAB, [prompt], length, SampleConfig(**kwargs))
+
+
+def test_a_char_prompt_of_whitespace_alone_is_a_prompt():
+    stepper = Stepper(random_model("lstm", 1))
+    assert len(generate(stepper, VOCAB, [" ", "\n"], 5, SampleConfig(temperature=0))[0]) == 5

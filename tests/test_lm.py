@@ -76,6 +76,31 @@ def test_only_a_stateful_model_learns_what_lies_beyond_one_window(tmp_path):
     assert min(stateless["val_loss"], stateless["val_loss_windowed"]) > 0.2
 
 
+def test_the_state_is_zeroed_at_each_epoch_start_and_where_a_new_pass_starts():
+    import keras
+
+    from tfseq.config import ModelConfig
+    from tfseq.models.factory import build_model, rnn_layers
+    from tfseq.tasks.lm import StatefulLanes
+
+    model = build_model(ModelConfig(units=4, embedding_dim=2), 5, stateful_batch=2)
+    callback = StatefulLanes(steps=3, full=4)  # epochs of 3 batches, passes of 4: pass 1 starts at epoch 1, batch 1
+    callback.set_model(model)
+    ids = np.ones((2, 3), np.int32)
+
+    def carried():
+        return any(np.abs(keras.ops.convert_to_numpy(s)).sum() > 0 for s in rnn_layers(model)[0].states)
+
+    for epoch, batch, zeroed in ((0, None, True), (0, 1, False), (0, 2, False), (1, None, True), (1, 1, True),
+                                 (1, 2, False), (2, None, True), (2, 1, False), (2, 2, True)):
+        model(ids)
+        if batch is None:
+            callback.on_epoch_begin(epoch)
+        else:
+            callback.on_train_batch_begin(batch)
+        assert carried() != zeroed, (epoch, batch)
+
+
 def test_validation_and_evaluation_leave_the_training_state_as_it_was(small_book):
     import keras
 
@@ -103,8 +128,11 @@ def test_validation_and_evaluation_leave_the_training_state_as_it_was(small_book
 
 def test_metrics_put_words_and_characters_on_one_scale(small_book, tmp_path):
     cfg = load_config("lm", "wordlm_tiny", [f"data.path={small_book}", "train.epochs=1"])
-    metrics = json.loads(trainer.train(cfg, str(tmp_path / "run")).metrics.read_text())
+    run = trainer.train(cfg, str(tmp_path / "run"))
+    metrics = json.loads(run.metrics.read_text())
     assert metrics["unit"] == "word"
+    (row,) = run.read_history()  # what early stopping and the best epoch go by
+    assert row["val_loss"] > 0 and row["val_perplexity"] == pytest.approx(np.exp(row["val_loss"]), rel=1e-5)
     assert metrics["val_perplexity"] == pytest.approx(np.exp(metrics["val_loss"]))
     # bits per character = the same total nats over the held-out characters
     total = metrics["val_loss"] * metrics["val_tokens"]
@@ -147,14 +175,31 @@ def test_stateful_training_is_for_language_models_on_one_device(news_csv):
 
 
 def test_a_word_model_samples_words_reports_unknown_ones_and_never_draws_unk(small_book, tmp_path):
+    import tensorflow as tf
+
     from tfseq.config import SampleConfig
+    from tfseq.data.words import tokenize
     from tfseq.generation.generate import sample_run
+    from tfseq.serving import export_run
 
     cfg = load_config("lm", "wordlm_tiny", [f"data.path={small_book}", "train.epochs=1"])
     run = trainer.train(cfg, str(tmp_path / "run"))
     samples = sample_run(str(run.path), ["The engineer Zzyzx", "Qwrtz"], 200, SampleConfig(temperature=1.5))
     assert samples.unknown == ["Qwrtz", "Zzyzx"]
     assert samples.texts[0].startswith("The engineer Zzyzx ") and all("<unk>" not in t for t in samples.texts)
+    # --length counts tokens: the continuation re-tokenizes into exactly `length` words and marks.
+    generated = samples.texts[1][len("Qwrtz"):]
+    assert tokenize(tf.constant([generated]))[0].shape[0] == 200
+    # The SavedModel gives the same samples, unknown words and stops (ended on tokens, as the run folder does).
+    exported = export_run(run.path, tmp_path / "exported")
+    options = SampleConfig(temperature=1.0, seed=4)
+    for stops in ((), (".", "the")):
+        ours = sample_run(str(run.path), ["the Zzyzx", "It was"], 40, options, stops)
+        theirs = sample_run(str(exported), ["the Zzyzx", "It was"], 40, options, stops)
+        assert ours == theirs
+    assert ours.unknown == ["Zzyzx"] and all("." not in t.split(" ", 2)[-1] for t in ours.texts)
+    with pytest.raises(UserError, match="the prompt '\\ue000' holds no word or punctuation mark"):
+        sample_run(str(run.path), ["\ue000"], 5, options)
     done = subprocess.run([PYTHON, "-m", "tfseq.sample", str(run.path), "--prompt", "the Zzyzx", "--length", "5"],
                           cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

@@ -7,15 +7,10 @@ import pytest
 
 from conftest import tiny_charlm_config
 from tfseq import runs, trainer
-from tfseq.models.streaming import stream_nll
-
-
-def stream_loss(model, cfg, ids, streams, context):
-    total, count = stream_nll(model, cfg, ids, streams, context)
-    return total / count, count
 from tfseq.config import ModelConfig
 from tfseq.errors import UserError
 from tfseq.models.factory import build_model
+from tfseq.models.streaming import StreamScorer
 from tfseq.runs import RunFolder, choose_run_dir
 
 
@@ -189,6 +184,11 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(
     monkeypatch.setattr(trainer, "_fit_and_finish", lambda *a, **k: pytest.fail("trained again"))
     with pytest.raises(UserError, match=r"the training loss became nan in epoch 2, batch 1"):
         trainer.train(cfg, str(tmp_path / "run"))
+
+
+def stream_loss(model, cfg, ids, streams, context):
+    total, count = StreamScorer(cfg, model.get_layer("embedding").input_dim, ids, streams, context)(model)
+    return total / count, count
 
 
 def log_softmax(logits):

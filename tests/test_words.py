@@ -1,6 +1,5 @@
 import re
 
-import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -21,6 +20,8 @@ def test_words_punctuation_contractions_numbers_and_paragraphs_are_tokens():
                                "“", "Well", ",", "”", "said", "he", ",", "2,000", "feet", "(", "3.5", "miles", ")",
                                ".", ".", ".", "end"]
     assert tokens_of("Don’t SHOUT", lowercase=True) == ["don", "’t", "shout"]
+    # Matches do not overlap; a second pass catches what the first consumed.
+    assert tokens_of("rock'n'roll 1,000,000") == ["rock", "'n", "'roll", "1,000,000"]
     # The private-use marks the tokenizer works with cannot come from the text.
     assert tokens_of("a\ue000b \ue001c") == ["ab", "c"]
 
@@ -41,9 +42,11 @@ def test_the_embedded_book_round_trips_up_to_whitespace():
     back = detokenize(tokenize(tf.constant([text]))).numpy()[0].decode()
     assert re.sub(r"\s+", "", back) == re.sub(r"\s+", "", text)
     assert back.count("\n\n") == len(re.findall(r"\n[ \t]*\n\s*", text))  # paragraphs kept
-    # Spacing too: almost every whitespace-separated word of the book comes back exactly.
-    words, returned = text.split(), set(back.split())
-    assert np.mean([w in returned for w in words]) > 0.999
+    # Spacing too: 99.99% of the book's whitespace-separated words come back exactly (compared as multisets).
+    import collections
+
+    words, returned = collections.Counter(text.split()), collections.Counter(back.split())
+    assert sum((words & returned).values()) / sum(words.values()) > 0.9999
 
 
 def test_vocabulary_counts_training_tokens_only_and_caps_with_unk():

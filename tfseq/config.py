@@ -116,11 +116,11 @@ class TrainConfig:
 
 @dataclass
 class SampleConfig:
-    """How a char-LM draws each next character."""
+    """How a language model draws each next token (character or word)."""
 
     temperature: float = 1.0  # divides the logits (the textbook's scale_factor is 1/temperature); 0 = greedy
-    top_k: int = 0  # draw only among the k most likely characters; 0 = no limit
-    top_p: float = 1.0  # draw only among the most likely characters whose probabilities reach p; 1 = no limit
+    top_k: int = 0  # draw only among the k most likely tokens; 0 = no limit
+    top_p: float = 1.0  # draw only among the most likely tokens whose probabilities reach p; 1 = no limit
     seed: int = 0  # the same seed, prompt and options give the same text
 
     def check(self) -> None:
@@ -134,7 +134,7 @@ class SampleConfig:
 # comparisons and `&`, so the same test checks a Python value (SampleConfig.check) and a tensor in the exported
 # `generate` graph. Comparisons with NaN are false: a NaN fails every test.
 SAMPLING_RULES = (
-    ("temperature", lambda v: v >= 0, "must be >= 0 (0 means greedy: the most likely character every time)"),
+    ("temperature", lambda v: v >= 0, "must be >= 0 (0 means greedy: the most likely token every time)"),
     ("top_k", lambda v: (v >= 0) & (v <= INT32_MAX), f"must be >= 0 and at most {INT32_MAX} (0 means no top-k limit)"),
     ("top_p", lambda v: (v > 0) & (v <= 1), "must be in (0, 1] (1 means no top-p limit)"),
     ("seed", lambda v: (v >= 0) & (v <= INT64_MAX), f"is out of range; allowed: 0 to {INT64_MAX}"),

@@ -84,8 +84,8 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, force: bool =
     """Writes a run's model as a SavedModel that takes raw strings, with the signatures its task adds.
 
     A classifier gives `serve(text: string[n]) -> {"label": string[n], "probabilities": float32[n, k],
-    "known_tokens": int32[n]}` (binary models also "probability": float32[n]) and `classes()`; a char-LM gives
-    `generate` (see tfseq.generation.endpoint).
+    "known_tokens": int32[n]}` (binary models also "probability": float32[n]) and `classes()`; a language model
+    gives `generate` and `generate_until` (see tfseq.generation.endpoint).
 
     Args:
         run_dir: the run folder.

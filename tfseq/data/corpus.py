@@ -95,7 +95,7 @@ def read_corpus(path: str, *, text_column: str = "", start_marker: str = "", end
 
 def _read_book(path: str, start_marker: str, end_marker: str, errors: str, val_fraction: float) -> Corpus:
     """One text file ("": the embedded book), Gutenberg header and licence stripped; its last val_fraction of
-    characters is held out, cut as gutenberg.load_corpus cuts a book."""
+    characters is held out, cut at a character position."""
     # gutenberg imports TensorFlow: only this source needs it.
     from tfseq.data.gutenberg import EMBEDDED_BOOK, strip_gutenberg
 

@@ -169,7 +169,7 @@ def data_fingerprint(vocab, arrays) -> str:
     """SHA-256 of a vocabulary and the arrays encoded with it: equal when a run's data is the same.
 
     Args:
-        vocab: a CharVocab or WordVocab.
+        vocab: a CharVocab, WordVocab or TokenVocab.
         arrays: NumPy arrays (ids, offsets, labels), in a fixed order.
     """
     digest = hashlib.sha256(json.dumps(vocab.to_json(), ensure_ascii=False).encode("utf-8"))

@@ -43,12 +43,14 @@ def tokenize(texts, lowercase: bool = False):
     if lowercase:
         t = tf.strings.lower(t, encoding="utf-8")
     t = tf.strings.regex_replace(t, r"[ \t\r\f\v]*\n(?:[ \t\r\f\v]*\n)+\s*", " \ue000 ")
-    # A contraction's apostrophe (between two word characters) is marked, so the punctuation pass leaves it.
-    t = tf.strings.regex_replace(t, f"([{_WORD}])'([{_WORD}])", "\\1 \ue001\\2")
-    t = tf.strings.regex_replace(t, f"([{_WORD}])\u2019([{_WORD}])", "\\1 \ue002\\2")
-    # So is the comma or point inside a number ("2,000", "3.5"), which stays one token.
-    t = tf.strings.regex_replace(t, r"(\pN),(\pN)", "\\1\ue003\\2")
-    t = tf.strings.regex_replace(t, r"(\pN)\.(\pN)", "\\1\ue004\\2")
+    # A contraction's apostrophe (between two word characters) is marked, so the punctuation pass leaves it; so is
+    # the comma or point inside a number ("2,000", "3.5"), which stays one token. Each pattern runs twice: matches
+    # do not overlap, and "rock'n'roll" or "1,000,000" need the second pass for the character the first consumed.
+    for _ in range(2):
+        t = tf.strings.regex_replace(t, f"([{_WORD}])'([{_WORD}])", "\\1 \ue001\\2")
+        t = tf.strings.regex_replace(t, f"([{_WORD}])\u2019([{_WORD}])", "\\1 \ue002\\2")
+        t = tf.strings.regex_replace(t, r"(\pN),(\pN)", "\\1\ue003\\2")
+        t = tf.strings.regex_replace(t, r"(\pN)\.(\pN)", "\\1\ue004\\2")
     t = tf.strings.regex_replace(t, f"([^{_WORD}\\s{_MARKS}])", " \\1 ")
     for mark, char in zip(_MARKS[1:], "'\u2019,."):
         t = tf.strings.regex_replace(t, mark, char)

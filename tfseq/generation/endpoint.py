@@ -38,9 +38,13 @@ class CharCodec:
             default_value=-1)
         self.shown = tf.constant([PARAGRAPH if c == EOD_CHAR else c for c in vocab.chars])
 
+    def lookup(self, texts):
+        """Ragged int64 ids [n, (ids)]; -1 for a character outside the vocabulary."""
+        return tf.ragged.map_flat_values(self.table.lookup, tf.strings.unicode_split(texts, "UTF-8"))
+
     def prompt_ids(self, prompts):
         """(ragged int64 ids [n, (ids)], the asserts they need, string [n] of words read as <unk>: none here)."""
-        ids = tf.ragged.map_flat_values(self.table.lookup, tf.strings.unicode_split(prompts, "UTF-8"))
+        ids = self.lookup(prompts)
         check = tf.debugging.assert_non_negative(ids.flat_values, message=self.checks[0])
         return ids, [check], tf.fill(tf.shape(prompts), "")
 
@@ -72,6 +76,10 @@ class WordCodec:
         self.table = vocab.table()
         self.shown = tf.constant([PARAGRAPH if t == EOD else t for t in vocab.tokens])
 
+    def lookup(self, texts):
+        """Ragged int64 ids [n, (tokens)]; 0 (<unk>) for a word outside the vocabulary."""
+        return tf.ragged.map_flat_values(self.table.lookup, tokenize(texts, self.vocab.lowercase))
+
     def prompt_ids(self, prompts):
         tokens = tokenize(prompts, self.vocab.lowercase)
         ids = tf.ragged.map_flat_values(self.table.lookup, tokens)
@@ -91,8 +99,8 @@ class WordCodec:
         return detokenize(tf.gather(self.shown, ids))
 
     def full_text(self, prompts, prompt_ids, generated) -> tf.Tensor:
-        """The prompt's tokens (as typed: words outside the vocabulary too) and the continuation, detokenized
-        together (the prompt's spacing is normalised)."""
+        """The prompt's tokens (words outside the vocabulary too; lowercased when the vocabulary is) and the
+        continuation, detokenized together (the prompt's spacing is normalised)."""
         return detokenize(tf.concat([tokenize(prompts, self.vocab.lowercase), tf.gather(self.shown, generated)],
                                     axis=1))
 
@@ -146,14 +154,30 @@ def generate_function(stepper, codec):
     return generate
 
 
+def stop_table(codec, stops) -> tf.Tensor:
+    """Stop strings (string [m]) as the loop's int32 [m', width] table of ids, left-padded with -1; a stop that can
+    never be generated (a character outside the vocabulary, a word read as <unk>) or holds no token is left out."""
+    ids = tf.cast(codec.lookup(stops), tf.int32)
+    possible = tf.reduce_all(ids > (0 if isinstance(codec, WordCodec) else -1), axis=1) & (ids.row_lengths() > 0)
+    ids = tf.ragged.boolean_mask(ids, possible)
+    lengths = tf.cast(ids.row_lengths(), tf.int32)
+    width = tf.maximum(tf.reduce_max(tf.concat([lengths, [1]], 0)), 1)
+    dense = ids.to_tensor(-1, shape=[None, width])
+    index = tf.range(width)[None, :] - (width - lengths)[:, None]  # right-aligned: position of each id in its row
+    return tf.where(index >= 0, tf.gather(dense, tf.maximum(index, 0), batch_dims=1), -1)
+
+
 def add_generate_endpoint(archive, stepper, codec) -> None:
-    """Adds `generate(prompts, length, temperature, top_k, top_p, seed)` (see generate_function; no stop sequences)
-    to a keras.export.ExportArchive: codec, vocabulary and loop all in the graph."""
+    """Adds `generate(prompts, length, temperature, top_k, top_p, seed)` and `generate_until(..., stops: string[m])`
+    (see generate_function; a sample ends before the first stop sequence it completes, compared as tokens) to a
+    keras.export.ExportArchive: codec, vocabulary and loop all in the graph."""
     archive.track(stepper)
     archive.track(codec.table)
     generate = generate_function(stepper, codec)
-    archive.add_endpoint(
-        "generate", lambda *args: generate(*args, tf.fill([0, 1], -1)), input_signature=[
-            tf.TensorSpec([None], tf.string, name="prompts"), tf.TensorSpec([], tf.int32, name="length"),
-            tf.TensorSpec([], tf.float32, name="temperature"), tf.TensorSpec([], tf.int32, name="top_k"),
-            tf.TensorSpec([], tf.float32, name="top_p"), tf.TensorSpec([], tf.int64, name="seed")])
+    signature = [
+        tf.TensorSpec([None], tf.string, name="prompts"), tf.TensorSpec([], tf.int32, name="length"),
+        tf.TensorSpec([], tf.float32, name="temperature"), tf.TensorSpec([], tf.int32, name="top_k"),
+        tf.TensorSpec([], tf.float32, name="top_p"), tf.TensorSpec([], tf.int64, name="seed")]
+    archive.add_endpoint("generate", lambda *args: generate(*args, tf.fill([0, 1], -1)), input_signature=signature)
+    archive.add_endpoint("generate_until", lambda *args: generate(*args[:-1], stop_table(codec, args[-1])),
+                         input_signature=[*signature, tf.TensorSpec([None], tf.string, name="stops")])

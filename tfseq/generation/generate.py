@@ -33,7 +33,7 @@ def check_request(prompts: list[str], length: int, options: SampleConfig) -> Non
     options.check()
     if not 0 < length <= MAX_LENGTH:
         raise UserError(f"length = {length} must be between 1 and {MAX_LENGTH:,}")
-    if not prompts or any(not p.strip() for p in prompts):
+    if not prompts or any(not p for p in prompts):
         raise UserError("the prompt is empty; give at least one character or word to start from")
     if len(prompts) * length > MAX_GENERATED:
         raise UserError(f"{len(prompts):,} prompts x length {length:,} = {len(prompts) * length:,} ids to generate, "
@@ -60,7 +60,8 @@ def encode_stops(codec, stops) -> np.ndarray:
 def cut_at_stops(text: str, stops) -> str:
     """The text up to, not including, the stop string that is completed first (the longest, when several end there).
 
-    The same cut as the generation loop makes: it ends a stream as soon as a stop string is complete.
+    The cut the generation loop makes for characters (it ends a stream as soon as a stop sequence is complete);
+    used on the text of an export from before `generate_until`.
     """
     found = [(i + len(s), -len(s)) for s in stops if (i := text.find(s)) >= 0]
     if not found:
@@ -75,10 +76,23 @@ def _sample(stepper: Stepper, codec, prompts: list[str], length: int, options: S
     if isinstance(codec, CharCodec):
         for p in prompts:
             codec.encode(p)  # a UserError names the characters the vocabulary lacks
-    out = generate_function(stepper, codec)(
-        tf.constant(prompts), np.int32(length), np.float32(options.temperature), np.int32(options.top_k),
-        np.float32(options.top_p), np.int64(options.seed), encode_stops(codec, stops))
+    else:
+        for p, n in zip(prompts, codec.lookup(tf.constant(prompts)).row_lengths().numpy()):
+            if not n:
+                raise UserError(f"the prompt {p!r} holds no word or punctuation mark to start from")
+    try:
+        out = generate_function(stepper, codec)(
+            tf.constant(prompts), np.int32(length), np.float32(options.temperature), np.int32(options.top_k),
+            np.float32(options.top_p), np.int64(options.seed), encode_stops(codec, stops))
+    except tf.errors.InvalidArgumentError as err:
+        raise UserError(f"the model refused the prompt: {_known_check(err)}") from None
     return {k: [t.decode("utf-8") for t in v.numpy()] for k, v in out.items()}
+
+
+def _known_check(err) -> str:
+    """The failed check of the `generate` graph that an InvalidArgumentError names."""
+    known = [m for m in (*CharCodec.checks, *ENDPOINT_CHECKS) if m in err.message]
+    return known[0] if known else err.message.strip().splitlines()[-1]
 
 
 def generate(stepper: Stepper, vocab, prompts: list[str], length: int, options: SampleConfig,
@@ -120,17 +134,18 @@ def sample_run(source: str, prompts: list[str], length: int, options: SampleConf
         loaded = tf.saved_model.load(str(source))
         if not hasattr(loaded, "generate"):
             raise UserError(f"{source} is a SavedModel without a 'generate' signature; export a language-model run")
+        args = (tf.constant(prompts), np.int32(length), np.float32(options.temperature), np.int32(options.top_k),
+                np.float32(options.top_p), np.int64(options.seed))
+        # Exports from before `generate_until` stop by cutting the text, as the loop would for characters.
+        until = stops and hasattr(loaded, "generate_until")
         try:
-            out = loaded.generate(tf.constant(prompts), np.int32(length), np.float32(options.temperature),
-                                  np.int32(options.top_k), np.float32(options.top_p), np.int64(options.seed))
+            out = loaded.generate_until(*args, tf.constant(list(stops), tf.string)) if until else loaded.generate(*args)
         except tf.errors.InvalidArgumentError as err:
-            known = [m for m in (*CharCodec.checks, *ENDPOINT_CHECKS) if m in err.message] or \
-                [err.message.strip().splitlines()[-1]]
-            raise UserError(f"{source} refused the prompt: {known[0]}") from None
+            raise UserError(f"{source} refused the prompt: {_known_check(err)}") from None
         decoded = {k: [t.decode("utf-8") for t in v.numpy()] for k, v in out.items()}
         texts = []
         for text, generated in zip(decoded["text"], decoded["generated"]):
-            cut = cut_at_stops(generated, stops)
+            cut = generated if until else cut_at_stops(generated, stops)
             texts.append(text[: len(text) - len(generated)] + cut if text.endswith(generated) else text)
         unknown = decoded.get("unknown", [])  # SavedModels exported before word models return none
     else:

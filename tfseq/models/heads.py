@@ -68,8 +68,8 @@ class NextTokenHead(Head):
         if cfg.mask_zero:
             raise UserError(
                 "model.mask_zero = true cannot be used with head = 'next_token': in a language model id 0 is a real "
-                "symbol (the newline of a char-LM), which a mask would skip while the sampler reads it; set "
-                "model.mask_zero = false")
+                "symbol (a char-LM's newline, a word LM's <unk>), which a mask would skip while the sampler reads it; "
+                "set model.mask_zero = false")
         if cfg.bidirectional:
             raise UserError(
                 "model.bidirectional = true cannot be used with head = 'next_token': the backward layer would read "

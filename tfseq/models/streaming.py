@@ -1,6 +1,7 @@
-"""Scoring a long held-out stream with a language model, the state carried from the first id to the last.
+"""Scoring a long held-out stream with a language model, the state carried through it.
 
-The stream is read as a few contiguous pieces side by side (tfseq.data.streams.stream_rows), chunk by chunk, by a
+The stream is read as a few contiguous pieces side by side (tfseq.data.streams.stream_rows), each with up to 256
+tokens of context before its first scored one, chunk by chunk, by a
 stateful copy of the model: memory stays bounded for any stream length and vocabulary, and the model that is being
 trained (and its carried state) is never touched.
 """
@@ -50,8 +51,3 @@ class StreamScorer:
             total += float(self._score(self.x[:, piece], self.y[:, piece], self.w[:, piece]))
         return total, int(self.w.sum())
 
-
-def stream_nll(model, cfg, ids: np.ndarray, streams: int = 32, context: int = 256) -> tuple[float, int]:
-    """StreamScorer(...)(model) once: (total nats over ids[1:], ids scored), each id predicted from everything
-    before it in its piece."""
-    return StreamScorer(cfg, model.get_layer("embedding").input_dim, ids, streams, context)(model)

@@ -88,8 +88,9 @@ class LMTask(Task):
             self.val_ids, _ = encode_documents(self.corpus.held_out, self.vocab, d.lowercase, separate=separate)
         for name, ids in (("training", self.train_ids), ("held-out", self.val_ids)):
             if len(ids) - 1 <= d.seq_len:
+                limit = f", data.max_documents = {d.max_documents}" if d.max_documents else ""
                 raise UserError(f"{self.corpus.source}: the {name} text holds {len(ids):,} {d.unit}s, too few for "
-                                f"data.seq_len = {d.seq_len} with data.val_fraction = {d.val_fraction}")
+                                f"data.seq_len = {d.seq_len} with data.val_fraction = {d.val_fraction}{limit}")
         self._scorer = None  # made on first use: it builds a model
         t = cfg.train
         if t.stateful:
@@ -149,7 +150,11 @@ class LMTask(Task):
     def callbacks(self) -> list:
         if not self.cfg.train.stateful:
             return []
-        return [StatefulLanes(), StreamValidation(self)]
+        from tfseq.data.streams import lane_steps
+
+        d, t = self.cfg.data, self.cfg.train
+        return [StatefulLanes(self.steps_per_epoch, lane_steps(len(self.train_ids), d.seq_len, t.batch_size)),
+                StreamValidation(self)]
 
     def stream_metrics(self, model) -> dict:
         """val_loss (nats per token over the held-out stream, state carried), val_perplexity, val_bpc (bits per
@@ -209,14 +214,27 @@ def _keras_callback(name: str, doc: str, **methods):
     return type(name, (keras.callbacks.Callback,), {"__doc__": doc, **methods})
 
 
-def StatefulLanes():
-    """Zeroes the carried state when an epoch starts: the lanes start at a new offset, so the old state belongs to
-    other text."""
+def StatefulLanes(steps: int, full: int):
+    """Zeroes the carried state when an epoch starts, and where a new pass over the stream starts the lanes at
+    another offset (the old state then belongs to other text). The state is not checkpointed: zeroing it at every
+    epoch start is what lets a resumed run go on exactly as the uninterrupted one (one cold window per epoch).
+
+    Args:
+        steps: batches per epoch.
+        full: batches per pass over the stream.
+    """
     from tfseq.models.factory import reset_states
 
-    cls = _keras_callback("StatefulLanes", StatefulLanes.__doc__,
-                          on_epoch_begin=lambda self, epoch, logs=None: reset_states(self.model))
-    return cls()
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+        reset_states(self.model)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if batch and (self.epoch * steps + batch) % full == 0:
+            reset_states(self.model)
+
+    return _keras_callback("StatefulLanes", StatefulLanes.__doc__, on_epoch_begin=on_epoch_begin,
+                           on_train_batch_begin=on_train_batch_begin)()
 
 
 def StreamValidation(task: LMTask):
