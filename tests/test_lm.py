@@ -198,7 +198,7 @@ def test_a_word_model_samples_words_reports_unknown_ones_and_never_draws_unk(sma
         theirs = sample_run(str(exported), ["the Zzyzx", "It was"], 40, options, stops)
         assert ours == theirs
     assert ours.unknown == ["Zzyzx"] and all("." not in t.split(" ", 2)[-1] for t in ours.texts)
-    with pytest.raises(UserError, match="the prompt '\\ue000' holds no word or punctuation mark"):
+    with pytest.raises(UserError, match=r"the prompt '\\ue000' holds no word or punctuation mark to start from"):
         sample_run(str(run.path), ["\ue000"], 5, options)
     done = subprocess.run([PYTHON, "-m", "tfseq.sample", str(run.path), "--prompt", "the Zzyzx", "--length", "5"],
                           cwd=ROOT, capture_output=True, text=True)

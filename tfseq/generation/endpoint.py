@@ -162,7 +162,8 @@ def stop_table(codec, stops) -> tf.Tensor:
     ids = tf.ragged.boolean_mask(ids, possible)
     lengths = tf.cast(ids.row_lengths(), tf.int32)
     width = tf.maximum(tf.reduce_max(tf.concat([lengths, [1]], 0)), 1)
-    dense = ids.to_tensor(-1, shape=[None, width])
+    dense = ids.to_tensor(-1)
+    dense = tf.pad(dense, [[0, 0], [0, width - tf.shape(dense)[1]]], constant_values=-1)
     index = tf.range(width)[None, :] - (width - lengths)[:, None]  # right-aligned: position of each id in its row
     return tf.where(index >= 0, tf.gather(dense, tf.maximum(index, 0), batch_dims=1), -1)
 
