@@ -21,7 +21,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "bench"))
+# This checkout's tfseq, as `python -m tfseq.train` run from it uses (not another one installed in editable mode).
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from kneser_ney import KneserNey  # noqa: E402
