@@ -205,3 +205,15 @@ def test_a_word_model_samples_words_reports_unknown_ones_and_never_draws_unk(sma
     assert done.returncode == 0, done.stderr
     assert "note: 1 prompt word(s) not in the model's vocabulary, read as <unk>: Zzyzx" in done.stderr
     assert done.stdout.startswith("the Zzyzx")
+
+
+def test_a_tied_word_model_trains_samples_and_exports(small_book, tmp_path):
+    from tfseq.config import SampleConfig
+    from tfseq.generation.generate import sample_run
+    from tfseq.serving import export_run
+
+    cfg = load_config("lm", "wordlm_tiny", [f"data.path={small_book}", "train.epochs=1", "model.tie_embeddings=true"])
+    run = trainer.train(cfg, str(tmp_path / "run"))
+    options = SampleConfig(temperature=0.9, seed=2)
+    ours = sample_run(str(run.path), ["The island"], 30, options)
+    assert ours == sample_run(str(export_run(run.path, tmp_path / "exported")), ["The island"], 30, options)

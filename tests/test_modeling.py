@@ -6,7 +6,7 @@ import pytest
 
 from tfseq.config import ModelConfig
 from tfseq.errors import UserError
-from tfseq.models.factory import GATES, build_model
+from tfseq.models.factory import GATES, build_model, parameter_count
 
 V = 13
 
@@ -41,6 +41,17 @@ def test_next_token_shapes_and_parameter_count(cell, layers):
     assert tuple(model(np.ones((3, 9), np.int32)).shape) == (3, 9, V)
     expected = V * 4 + rnn_params(cell, 4, 7) + (layers - 1) * rnn_params(cell, 7, 7) + 7 * V + V
     assert model.count_params() == expected
+
+
+def test_a_tied_output_reuses_the_embedding_and_is_for_language_models_only():
+    cfg = ModelConfig(cell="gru", units=7, layers=2, embedding_dim=4, tie_embeddings=True)
+    model = build_model(cfg, V)
+    assert tuple(model(np.ones((3, 9), np.int32)).shape) == (3, 9, V)
+    # No vocab-wide output matrix: a 7 -> 4 projection, then the embedding transposed.
+    assert model.count_params() == V * 4 + rnn_params("gru", 4, 7) + rnn_params("gru", 7, 7) + 7 * 4 + 4
+    assert parameter_count(cfg, V) == model.count_params()
+    with pytest.raises(UserError, match="model.tie_embeddings is for language models .*not head = 'binary'"):
+        build_model(ModelConfig(head="binary", tie_embeddings=True), V)
 
 
 @pytest.mark.parametrize("pooling, width", [("last", 12), ("mean", 12), ("max", 12), ("max_mean", 24)])

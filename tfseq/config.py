@@ -63,6 +63,7 @@ class ModelConfig:
     pooling: str = "last"  # classifiers: last state | mean | max | max_mean (both, concatenated) over time
     hidden_units: int = 0  # classifiers: a Dense(relu) layer of this size before the head; 0 = none
     bigram_buckets: int = 0  # classifiers: add a hashed embedding of each (previous, current) token pair; 0 = off
+    tie_embeddings: bool = False  # language models: logits = Dense(embedding_dim)(last layer) @ embedding^T (tied output)
     head: str = "next_token"  # next_token (logits over the vocabulary) | binary (sigmoid) | multiclass (softmax)
     num_classes: int = 2  # multiclass head: classes; 0 = as many as the data has (classify's default); else must agree
 

@@ -60,7 +60,6 @@ class Stepper(tf.Module):
         super().__init__(name="stepper")
         layers = _read_layers(model)
         embedding = keras.ops.convert_to_numpy(model.get_layer("embedding").embeddings).astype(np.float32)
-        dense = model.get_layer("logits")
         self.kinds = [layer.kind for layer in layers]
         self.units = [layer.units for layer in layers]
         # Folded first layer: table[id] = embedding[id] @ kernel + bias, computed once in float64.
@@ -74,8 +73,8 @@ class Stepper(tf.Module):
         self.recurrents = [const(layer.recurrent, f"recurrent_{i}") for i, layer in enumerate(layers)]
         self.recurrent_biases = [const(layer.recurrent_bias if layer.recurrent_bias is not None else np.zeros(0),
                                        f"recurrent_bias_{i}") for i, layer in enumerate(layers)]
-        self.out_kernel = const(keras.ops.convert_to_numpy(dense.kernel), "out_kernel")
-        out_bias = np.array(keras.ops.convert_to_numpy(dense.bias), np.float32)
+        out_kernel, out_bias = _output_layer(model, embedding)
+        self.out_kernel = const(out_kernel, "out_kernel")
         out_bias[list(never)] = NEVER
         self.out_bias = const(out_bias, "out_bias")
 
@@ -108,6 +107,20 @@ class Stepper(tf.Module):
         """The sampling loop (tfseq.generation.sampling.sample_loop) over this model's steps, compiled once."""
         return sample_loop(self.step, self.initial_state(tf.shape(prompts)[0]), prompts, prompt_lengths, length,
                            temperature, top_k, top_p, seed, stops)
+
+
+def _output_layer(model: keras.Model, embedding: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The last layer's output -> logits as one (kernel, bias); a tied output (a projection, then the embedding
+    transposed) folded into one matrix in float64."""
+    try:
+        projection = model.get_layer("projection")
+    except ValueError:
+        dense = model.get_layer("logits")
+        return (np.asarray(keras.ops.convert_to_numpy(dense.kernel), np.float32),
+                np.array(keras.ops.convert_to_numpy(dense.bias), np.float32))
+    kernel, bias = (np.asarray(keras.ops.convert_to_numpy(w), np.float64) for w in (projection.kernel, projection.bias))
+    tied = embedding.astype(np.float64).T
+    return (kernel @ tied).astype(np.float32), (bias @ tied).astype(np.float32)
 
 
 def _cell(kind: str, projected, state, recurrent, recurrent_bias):

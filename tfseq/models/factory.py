@@ -12,7 +12,7 @@ from keras import layers
 from tfseq.config import ModelConfig
 from tfseq.errors import UserError
 from tfseq.models.heads import get_head
-from tfseq.models.layers import HashedBigrams, TimePooling, TokenDropout
+from tfseq.models.layers import HashedBigrams, ReversibleEmbedding, TimePooling, TokenDropout
 
 CELLS = {"lstm": layers.LSTM, "gru": layers.GRU, "simplernn": layers.SimpleRNN}
 # Gates per cell: the width of the kernels is gates * units.
@@ -31,11 +31,14 @@ def build_backbone(cfg: ModelConfig, vocab_size: int, per_step: bool, stateful_b
             from one call to the next (until `reset_state`); its weights are those of the stateless model.
 
     Returns:
-        (the int32 ids input, the features tensor: [batch, time, width] when per_step, else [batch, width]).
+        (the int32 ids input, the features tensor: [batch, time, width] when per_step, else [batch, width], the
+        embedding layer).
     """
     inputs = keras.Input(shape=(None,), batch_size=stateful_batch or None, dtype="int32", name="ids")
     ids = TokenDropout(cfg.token_dropout, vocab_size - 1, name="token_dropout")(inputs) if cfg.token_dropout else inputs
-    x = layers.Embedding(vocab_size, cfg.embedding_dim, mask_zero=cfg.mask_zero, name="embedding")(ids)
+    embedding = (ReversibleEmbedding if cfg.tie_embeddings else layers.Embedding)(
+        vocab_size, cfg.embedding_dim, mask_zero=cfg.mask_zero, name="embedding")
+    x = embedding(ids)
     if cfg.bigram_buckets:
         pairs = HashedBigrams(cfg.bigram_buckets, cfg.embedding_dim, cfg.mask_zero, name="bigrams")(ids)
         x = layers.Add(name="embedding_sum")([x, pairs])
@@ -55,7 +58,7 @@ def build_backbone(cfg: ModelConfig, vocab_size: int, per_step: bool, stateful_b
             x = TimePooling(cfg.pooling, name="pooling")(x)
         if cfg.hidden_units:
             x = layers.Dense(cfg.hidden_units, activation="relu", name="hidden")(x)
-    return inputs, x
+    return inputs, x, embedding
 
 
 def build_model(cfg: ModelConfig, vocab_size: int, num_classes: int = 0, stateful_batch: int = 0) -> keras.Model:
@@ -75,8 +78,9 @@ def build_model(cfg: ModelConfig, vocab_size: int, num_classes: int = 0, statefu
     head.check(cfg)
     if vocab_size < 2:
         raise UserError(f"the vocabulary has {vocab_size} entries; a model needs at least 2")
-    inputs, features = build_backbone(cfg, vocab_size, head.per_step, stateful_batch)
-    outputs = head.build(features, vocab_size, num_classes or cfg.num_classes)
+    inputs, features, embedding = build_backbone(cfg, vocab_size, head.per_step, stateful_batch)
+    outputs = head.build(features, vocab_size, num_classes or cfg.num_classes,
+                         embedding if cfg.tie_embeddings else None)
     return keras.Model(inputs, outputs, name="char_lm" if head.per_step else "classifier")
 
 
@@ -98,6 +102,8 @@ def parameter_count(cfg: ModelConfig, vocab_size: int, num_classes: int = 0) -> 
         if cfg.hidden_units:
             total += width * cfg.hidden_units + cfg.hidden_units
             width = cfg.hidden_units
+    if cfg.tie_embeddings:  # a projection to embedding_dim; the logits reuse the embedding matrix
+        return total + width * cfg.embedding_dim + cfg.embedding_dim
     outputs = head.width(vocab_size, num_classes or cfg.num_classes)
     return total + width * outputs + outputs
 

@@ -29,6 +29,9 @@ class Head(ABC):
 
     def check(self, cfg: ModelConfig) -> None:
         """Raises UserError for model settings this head cannot use."""
+        if cfg.tie_embeddings:
+            raise UserError(f"model.tie_embeddings is for language models (head = 'next_token'), not head = "
+                            f"{self.name!r}")
 
     def check_classes(self, classes: list[str]) -> None:
         """Raises UserError when the head cannot label texts with these classes."""
@@ -37,9 +40,10 @@ class Head(ABC):
     def width(self, vocab_size: int, num_classes: int) -> int:
         """Units of the output layer."""
 
-    def build(self, x, vocab_size: int, num_classes: int):
+    def build(self, x, vocab_size: int, num_classes: int, embedding=None):
         """The output layer on the backbone's features `x` (float32 even under mixed precision: the loss, softmax
-        and sampling need the range)."""
+        and sampling need the range). `embedding`: the input embedding layer, for a head that ties its output to
+        it."""
         import keras
 
         return keras.layers.Dense(self.width(vocab_size, num_classes), activation=self.activation, dtype="float32",
@@ -61,7 +65,7 @@ class NextTokenHead(Head):
 
     name, per_step, layer_name = "next_token", True, "logits"
 
-    def check(self, cfg: ModelConfig) -> None:
+    def check(self, cfg: ModelConfig) -> None:  # tie_embeddings allowed: this head is what it is for
         if cfg.bigram_buckets or cfg.token_dropout:
             raise UserError("model.bigram_buckets and model.token_dropout are for classifiers (set them to 0 for a "
                             "language model)")
@@ -77,6 +81,17 @@ class NextTokenHead(Head):
 
     def width(self, vocab_size: int, num_classes: int) -> int:
         return vocab_size
+
+    def build(self, x, vocab_size: int, num_classes: int, embedding=None):
+        """Dense logits; or, with a tied `embedding` (a ReversibleEmbedding), a projection to its width and then its
+        transposed matrix: (units x embedding_dim + embedding_dim) weights instead of (units x vocab + vocab), and
+        as many fewer multiply-adds per token."""
+        if embedding is None:
+            return super().build(x, vocab_size, num_classes)
+        import keras
+
+        x = keras.layers.Dense(embedding.output_dim, name="projection")(x)
+        return keras.layers.Activation("linear", dtype="float32", name="logits")(embedding(x, reverse=True))
 
     def loss(self):
         import keras

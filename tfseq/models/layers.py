@@ -1,4 +1,5 @@
-"""The model factory's own Keras layers: pooling over time, token dropout, hashed bigram embeddings."""
+"""The model factory's own Keras layers: pooling over time, token dropout, hashed bigram embeddings, an embedding
+that also gives logits."""
 from __future__ import annotations
 
 import keras
@@ -105,3 +106,21 @@ class HashedBigrams(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "buckets": self.buckets, "dim": self.dim, "mask_zero": self.mask_zero}
+
+
+@keras.saving.register_keras_serializable(package="tfseq")
+class ReversibleEmbedding(layers.Embedding):
+    """An Embedding whose matrix also maps vectors back to logits over the vocabulary: `layer(x, reverse=True)` is
+    x @ embeddings^T. A language model's output tied to its input embedding (Press & Wolf 2017) shares one
+    vocab x dim matrix between both ends."""
+
+    def call(self, inputs, reverse=False):
+        if reverse:
+            return ops.matmul(inputs, ops.transpose(ops.cast(self.embeddings, inputs.dtype)))
+        return super().call(inputs)
+
+    def compute_output_spec(self, inputs, reverse=False):
+        if reverse:
+            return keras.KerasTensor((*inputs.shape[:-1], self.input_dim), dtype=self.compute_dtype)
+        return super().compute_output_spec(inputs)
+
