@@ -141,3 +141,58 @@ def tiny_classify_config(news_csv, *overrides):
     return load_config("classify", "classify_tiny", [f"data.path={train}", f"data.test_path={test}",
                                                      "data.text_column=headline", "data.label_column=topic",
                                                      *overrides])
+
+
+# Tagged sentences for the tag task: people, places and organisations in a few frames, BIO tags. The test file's
+# names, places and organisations never occur in training (only their frames and capitals tell them apart).
+TRAIN_PEOPLE = ["John Smith", "Mary", "Peter Jones", "Anna", "Paul Brown", "Laura", "Tom White", "Kate"]
+TRAIN_PLACES = ["Paris", "London", "Berlin", "New York", "Rome", "Madrid"]
+TRAIN_ORGS = ["Google", "Siemens", "Red Cross", "Acme Corp"]
+TEST_PEOPLE = ["Oliver Stone", "Emma", "Hugo Marsh"]
+TEST_PLACES = ["Lisbon", "Oslo", "Cape Town"]
+TEST_ORGS = ["Nokia", "Blue Shield"]
+FRAMES = ["{PER} lives in {LOC} .", "{PER} works for {ORG} in {LOC} .", "the weather in {LOC} is nice today .",
+          "{ORG} hired {PER} last year .", "did {PER} visit {LOC} ?", "we met {PER} and {PER} at {ORG} ."]
+
+
+def tagged_sentences(people, places, orgs, n: int, seed: int) -> list[list[tuple[str, str]]]:
+    """n sentences of (token, BIO tag) pairs drawn from FRAMES."""
+    import random
+
+    rng, pools = random.Random(seed), {"PER": people, "LOC": places, "ORG": orgs}
+    sentences = []
+    for _ in range(n):
+        pairs = []
+        for word in rng.choice(FRAMES).split():
+            if word.startswith("{"):
+                kind = word[1:4]
+                pairs += [(w, ("B-" if j == 0 else "I-") + kind) for j, w in enumerate(rng.choice(pools[kind]).split())]
+            else:
+                pairs.append((word, "O"))
+        sentences.append(pairs)
+    return sentences
+
+
+def write_conll(path: Path, sentences) -> Path:
+    """A CoNLL file: -DOCSTART-, then token POS-placeholder tag columns, a blank line between sentences."""
+    lines = ["-DOCSTART- -X- O", ""]
+    for pairs in sentences:
+        lines += [f"{token} X {tag}" for token, tag in pairs] + [""]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tagged_files(tmp_path_factory) -> tuple[Path, Path]:
+    """(train.conll: 120 sentences, test.conll: 30 sentences of unseen entities)."""
+    root = tmp_path_factory.mktemp("tagged")
+    return (write_conll(root / "train.conll", tagged_sentences(TRAIN_PEOPLE, TRAIN_PLACES, TRAIN_ORGS, 120, 1)),
+            write_conll(root / "test.conll", tagged_sentences(TEST_PEOPLE, TEST_PLACES, TEST_ORGS, 30, 2)))
+
+
+def tiny_tag_config(tagged_files, *overrides):
+    """The tag_tiny pipeline on the tagged fixture (its test file as data.test_path)."""
+    from tfseq.config import load_config
+
+    train, test = tagged_files
+    return load_config("tag", "tag_tiny", [f"data.path={train}", f"data.test_path={test}", *overrides])

@@ -8,7 +8,7 @@ from typing import Callable
 import numpy as np
 import pytest
 
-from conftest import PYTHON, TEST_POSITIVE, tiny_charlm_config, tiny_classify_config
+from conftest import PYTHON, TEST_POSITIVE, tiny_charlm_config, tiny_classify_config, tiny_tag_config
 from tfseq import trainer
 from tfseq.config import load_config
 from tfseq.tasks.registry import TASKS
@@ -48,6 +48,13 @@ def generated(run, prompts):
     return sample_run(run, prompts, GENERATE["length"], options).texts
 
 
+def tag_answers(run, texts):
+    from tfseq.tagging import tag_texts
+
+    found = tag_texts(run, texts)
+    return [[f"{token}/{tag}" for token, tag in zip(tokens, tags)] for tokens, tags in zip(found.tokens, found.tags)]
+
+
 SERVE = "print(json.dumps(m.serve(tf.constant(inputs))['probabilities'].numpy().tolist()))"
 CASES = {
     "charlm": Case(lambda request: tiny_charlm_config(request.getfixturevalue("small_book"), epochs=1,
@@ -65,6 +72,11 @@ CASES = {
         "data.val_fraction=0.25"]), TEST_POSITIVE[:3] + ["", "zzz"], classifier_answers, SERVE),
     "classify": Case(lambda request: tiny_classify_config(request.getfixturevalue("news_csv"), "train.epochs=1"),
                      ["The coach of the team", "soup and bread", "", "robot"], classifier_answers, SERVE),
+    "tag": Case(lambda request: tiny_tag_config(request.getfixturevalue("tagged_files"), "train.epochs=1"),
+                ["Emma lives in Oslo .", "", "did Hugo Marsh visit Cape Town ?"], tag_answers,
+                "out = m.serve(tf.constant(inputs))\n"
+                "print(json.dumps([[f'{t.decode()}/{g.decode()}' for t, g in zip(ts[:n], gs[:n])] for ts, gs, n in "
+                "zip(out['tokens'].numpy(), out['tags'].numpy(), out['lengths'].numpy())]))"),
 }
 
 
@@ -90,7 +102,7 @@ def test_task_trains_reloads_exports_and_serves_without_tfseq(name, request, tmp
     assert bare.returncode == 0, bare.stderr[-2000:]
     served = json.loads(bare.stdout.strip().splitlines()[-1])
     expected = case.in_process(run.path, case.inputs)
-    if isinstance(expected[0], str):
+    if isinstance(expected[0], str) or isinstance(expected[0][0], str):  # texts, or token/TAG pairs
         assert served == expected
     else:
         np.testing.assert_allclose(served, expected, rtol=1e-5, atol=1e-6)

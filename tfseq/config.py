@@ -64,7 +64,9 @@ class ModelConfig:
     hidden_units: int = 0  # classifiers: a Dense(relu) layer of this size before the head; 0 = none
     bigram_buckets: int = 0  # classifiers: add a hashed embedding of each (previous, current) token pair; 0 = off
     tie_embeddings: bool = False  # language models: logits = Dense(embedding_dim)(last layer) @ embedding^T (tied output)
-    head: str = "next_token"  # next_token (logits over the vocabulary) | binary (sigmoid) | multiclass (softmax)
+    char_features: int = 0  # taggers: filters of a character CNN over each word, added to its embedding; 0 = off
+    head: str = "next_token"  # next_token (logits over the vocabulary) | binary (sigmoid) | multiclass (softmax) |
+    # per_token (a softmax over the tags at every token: taggers)
     num_classes: int = 2  # multiclass head: classes; 0 = as many as the data has (classify's default); else must agree
 
     def check(self) -> None:
@@ -78,6 +80,7 @@ class ModelConfig:
         check_choice("model.pooling", self.pooling, ("last", "mean", "max", "max_mean"))
         check_range("model.hidden_units", self.hidden_units, 0, math.inf)
         check_range("model.bigram_buckets", self.bigram_buckets, 0, math.inf)
+        check_range("model.char_features", self.char_features, 0, 4096)
         # The head's own rules are checked with the task (tfseq.tasks.base.TaskSpec.check).
 
 

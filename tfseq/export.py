@@ -3,7 +3,9 @@
 A classifier run (classify, sentiment) gives `serve(text: string[n]) -> {"label": string[n], "probabilities":
 float32[n, k], "known_tokens": int32[n]}` (binary models also "probability") and `classes()`; a language-model run (characters
 or words) gives `generate(prompts, length, temperature, top_k, top_p, seed) -> {"text", "generated", "unknown"}` and
-`generate_until(..., stops: string[m])`, which ends each sample before the first stop sequence. All load with
+`generate_until(..., stops: string[m])`, which ends each sample before the first stop sequence; a tagger run gives
+`serve(text: string[n]) -> {"tokens": string[n, t], "tags": string[n, t], "lengths": int32[n]}` (whitespace tokens,
+padded with "" to the longest text) and `tags()`. All load with
 plain `tf.saved_model.load` in a process without tfseq. An --out folder holding anything but an earlier export of the
 same run is refused unless --force is given.
 """

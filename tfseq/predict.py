@@ -1,9 +1,11 @@
-"""Classify texts: `python -m tfseq.predict RUN_DIR_OR_SAVEDMODEL [TEXT ...] [--json]`.
+"""Classify or tag texts: `python -m tfseq.predict RUN_DIR_OR_SAVEDMODEL [TEXT ...] [--json]`.
 
 Texts come from the arguments, or one per line on stdin when none are given (UTF-8, with or without a BOM; LF or
-CRLF line ends; blank lines are skipped). Prints, per text, the most probable class and its probability (a binary
-model: the label at --threshold and the probability of its second class, "positive" for sentiment runs), and the
-start of the text; --json prints one JSON object per line with every class's probability by name.
+CRLF line ends; blank lines are skipped). For a classifier, prints per text the most probable class and its
+probability (a binary model: the label at --threshold and the probability of its second class, "positive" for
+sentiment runs), and the start of the text; --json prints one JSON object per line with every class's probability
+by name. For a tagger, prints per text its whitespace-separated tokens as token/TAG pairs; --json prints
+{"tokens", "tags", "text"}.
 """
 from __future__ import annotations
 
@@ -17,13 +19,15 @@ from tfseq.errors import UserError
 def build_parser() -> Parser:
     parser = Parser(prog="python -m tfseq.predict", description=__doc__.split("\n\n")[0].split(": ", 1)[1])
     parser.add_argument("source", metavar="RUN_DIR_OR_SAVEDMODEL",
-                        help="a classify or sentiment run folder, or a SavedModel written by python -m tfseq.export")
+                        help="a classify, sentiment or tag run folder, or a SavedModel written by python -m "
+                        "tfseq.export")
     parser.add_argument("texts", nargs="*", metavar="TEXT",
-                        help="texts to classify (default: one per line on stdin; blank lines are skipped)")
+                        help="texts to classify or tag (default: one per line on stdin; blank lines are skipped)")
     parser.add_argument("--json", action="store_true",
-                        help='print one JSON object per text: {"label", "probability", "probabilities": {class: '
-                        'probability}, "known_tokens", "text"}; known_tokens = 0 means no word of the text is in the '
-                        "vocabulary, so the answer says nothing about it")
+                        help='print one JSON object per text: for a classifier {"label", "probability", '
+                        '"probabilities": {class: probability}, "known_tokens", "text"} (known_tokens = 0 means no '
+                        'word of the text is in the vocabulary, so the answer says nothing about it); for a tagger '
+                        '{"tokens", "tags", "text"}')
     parser.add_argument("--threshold", type=float, default=0.5,
                         help="binary models: the probability of the second class (positive, for sentiment) from which "
                         "a text gets that class (default: %(default)s); other models answer with the most probable "
@@ -42,7 +46,16 @@ def main(argv=None) -> None:
             raise UserError("no texts given: pass them as arguments or one per line on stdin")
         import_tensorflow()
         from tfseq.serving import classify
+        from tfseq.tagging import is_tagger, tag_texts
 
+        if is_tagger(args.source):
+            found = tag_texts(args.source, texts)
+            for text, tokens, tags in zip(texts, found.tokens, found.tags):
+                if args.json:
+                    print(json.dumps({"tokens": tokens, "tags": tags, "text": text}, ensure_ascii=False))
+                else:
+                    print(" ".join(f"{token}/{tag}" for token, tag in zip(tokens, tags)))
+            return
         found = classify(args.source, texts)
         unknown = 0
         for i, text in enumerate(texts):

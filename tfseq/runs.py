@@ -4,7 +4,7 @@ A run folder holds everything needed to sample, evaluate, resume or export (see 
 
     config.toml          the resolved config
     vocab.json           the vocabulary
-    classes.json         a classifier's class names, in the order of its outputs
+    classes.json         a classifier's class names or a tagger's tags, in the order of its outputs
     model.weights.h5     the final weights (the best epoch's when early stopping is on)
     checkpoints/         epoch-NNNN.weights.h5: weights + optimizer state of the last finished epoch
     state.json           the last finished epoch, training time, best epoch, the data fingerprint, a decision to
@@ -275,7 +275,7 @@ class Trained:
         cfg: its config.
         vocab: its vocabulary.
         model: the model with the final weights.
-        classes: a classifier's class names (None for other tasks).
+        classes: a classifier's class names, a tagger's tags (None for other tasks).
     """
 
     cfg: RunConfig
@@ -310,7 +310,7 @@ def load_trained(path: str | Path, tool: str | None = None) -> Trained:
                         f"tfseq.{task.tool} with it")
     vocab = run.read_vocab()
     classes = run.read_classes() or task.default_classes
-    if get_head(cfg.model.head).classifier and not classes:
+    if get_head(cfg.model.head).has_classes and not classes:
         raise UserError(f"{run.classes} is missing: the run's class names are lost; restore the file, or train again")
     weights = run.weights
     if not weights.exists():

@@ -91,7 +91,9 @@ class CharVocab:
 
 EOD_CHAR = "\x1e"  # a char-LM's end of document (the record separator, absent from ordinary text)
 
-TOKENIZERS = ("book", "lower")
+# book / lower: classifiers' tokenizers (below); split / split_lower: taggers' (whitespace only: their training
+# tokens come already split, as in CoNLL files, and a served text is split the same way).
+TOKENIZERS = ("book", "lower", "split", "split_lower")
 
 
 @functools.lru_cache(maxsize=None)
@@ -128,13 +130,16 @@ def tokenize(texts, tokenizer: str = "book", variant: int = 0):
     Args:
         texts: tf.string [n].
         tokenizer: "book": exactly the tokens of `tfds.deprecated.text.Tokenizer()` (case kept, split on runs of
-            non-word characters); "lower": "<br />" line breaks removed, lowercased, then split the same way.
+            non-word characters); "lower": "<br />" line breaks removed, lowercased, then split the same way;
+            "split": split on whitespace only; "split_lower": lowercased, then split on whitespace.
 
     Returns:
         A tf.RaggedTensor of tokens, [n, (tokens)].
     """
     import tensorflow as tf
 
+    if tokenizer in ("split", "split_lower"):
+        return tf.strings.split(tf.strings.lower(texts, encoding="utf-8") if tokenizer == "split_lower" else texts)
     if tokenizer == "lower":
         texts = tf.strings.lower(tf.strings.regex_replace(texts, r"<br\s*/?>", " "), encoding="utf-8")
     return tf.strings.split(tf.strings.regex_replace(texts, separator_pattern(variant), " "))

@@ -12,7 +12,13 @@ from keras import layers
 from tfseq.config import ModelConfig
 from tfseq.errors import UserError
 from tfseq.models.heads import get_head
-from tfseq.models.layers import HashedBigrams, ReversibleEmbedding, TimePooling, TokenDropout
+from tfseq.models.layers import CharCNN, HashedBigrams, ReversibleEmbedding, TimePooling, TokenDropout
+
+# A tagger's character CNN (model.char_features): each word's first and last MAX_WORD_CHARS / 2 characters, as code
+# points hashed into CHAR_BUCKETS ids (0: padding; no character vocabulary to store or to miss), embedded in
+# CHAR_DIM, convolved over CHAR_WIDTH characters and max-pooled over the word: a word outside the vocabulary still
+# shows its suffix, capitals and digits. tfseq.data.tag_encoding makes the ids.
+MAX_WORD_CHARS, CHAR_BUCKETS, CHAR_DIM, CHAR_WIDTH = 16, 1024, 16, 3
 
 CELLS = {"lstm": layers.LSTM, "gru": layers.GRU, "simplernn": layers.SimpleRNN}
 # Gates per cell: the width of the kernels is gates * units.
@@ -31,7 +37,8 @@ def build_backbone(cfg: ModelConfig, vocab_size: int, per_step: bool, stateful_b
             from one call to the next (until `reset_state`); its weights are those of the stateless model.
 
     Returns:
-        (the int32 ids input, the features tensor: [batch, time, width] when per_step, else [batch, width], the
+        (the model's inputs: the int32 ids input, or with model.char_features {"ids": [batch, time], "chars": [batch,
+        time, MAX_WORD_CHARS]}; the features tensor: [batch, time, width] when per_step, else [batch, width]; the
         embedding layer).
     """
     inputs = keras.Input(shape=(None,), batch_size=stateful_batch or None, dtype="int32", name="ids")
@@ -39,6 +46,11 @@ def build_backbone(cfg: ModelConfig, vocab_size: int, per_step: bool, stateful_b
     embedding = (ReversibleEmbedding if cfg.tie_embeddings else layers.Embedding)(
         vocab_size, cfg.embedding_dim, mask_zero=cfg.mask_zero, name="embedding")
     x = embedding(ids)
+    if cfg.char_features:
+        chars = keras.Input(shape=(None, MAX_WORD_CHARS), batch_size=stateful_batch or None, dtype="int32",
+                            name="chars")
+        x = CharCNN(cfg.char_features, CHAR_BUCKETS, CHAR_DIM, CHAR_WIDTH, name="char_cnn")([x, chars])
+        inputs = {"ids": inputs, "chars": chars}
     if cfg.bigram_buckets:
         pairs = HashedBigrams(cfg.bigram_buckets, cfg.embedding_dim, cfg.mask_zero, name="bigrams")(ids)
         x = layers.Add(name="embedding_sum")([x, pairs])
@@ -81,7 +93,8 @@ def build_model(cfg: ModelConfig, vocab_size: int, num_classes: int = 0, statefu
     inputs, features, embedding = build_backbone(cfg, vocab_size, head.per_step, stateful_batch)
     outputs = head.build(features, vocab_size, num_classes or cfg.num_classes,
                          embedding if cfg.tie_embeddings else None)
-    return keras.Model(inputs, outputs, name="char_lm" if head.per_step else "classifier")
+    names = {"next_token": "char_lm", "per_token": "tagger"}
+    return keras.Model(inputs, outputs, name=names.get(head.name, "classifier"))
 
 
 def parameter_count(cfg: ModelConfig, vocab_size: int, num_classes: int = 0) -> int:
@@ -93,6 +106,9 @@ def parameter_count(cfg: ModelConfig, vocab_size: int, num_classes: int = 0) -> 
     head = get_head(cfg.head)
     total = vocab_size * cfg.embedding_dim + cfg.bigram_buckets * cfg.embedding_dim
     width, directions = cfg.embedding_dim, 2 if cfg.bidirectional else 1
+    if cfg.char_features:  # the char embedding, then the convolution's kernel and bias
+        total += CHAR_BUCKETS * CHAR_DIM + CHAR_WIDTH * CHAR_DIM * cfg.char_features + cfg.char_features
+        width += cfg.char_features
     for _ in range(cfg.layers):
         # x W + h U + b per gate; a GRU with reset_after has a second bias.
         total += directions * GATES[cfg.cell] * cfg.units * (width + cfg.units + (2 if cfg.cell == "gru" else 1))

@@ -21,17 +21,22 @@ class Head(ABC):
         name: the `model.head` value that selects it.
         per_step: the backbone returns every step (one output per token) instead of one vector per text.
         classifier: the head labels texts with classes (pooling, class list, predict and serve).
+        has_classes: its outputs are named classes, stored with the run (classifiers' labels, taggers' tags).
     """
 
     name = ""
     per_step = False
     classifier = False
+    has_classes = False
 
     def check(self, cfg: ModelConfig) -> None:
         """Raises UserError for model settings this head cannot use."""
-        if cfg.tie_embeddings:
+        if cfg.tie_embeddings and self.name != NextTokenHead.name:
             raise UserError(f"model.tie_embeddings is for language models (head = 'next_token'), not head = "
                             f"{self.name!r}")
+        if cfg.char_features and self.name != PerTokenHead.name:
+            raise UserError(f"model.char_features is for taggers (head = 'per_token'), not head = {self.name!r}; set "
+                            "it to 0")
 
     def check_classes(self, classes: list[str]) -> None:
         """Raises UserError when the head cannot label texts with these classes."""
@@ -65,7 +70,8 @@ class NextTokenHead(Head):
 
     name, per_step, layer_name = "next_token", True, "logits"
 
-    def check(self, cfg: ModelConfig) -> None:  # tie_embeddings allowed: this head is what it is for
+    def check(self, cfg: ModelConfig) -> None:
+        super().check(cfg)
         if cfg.bigram_buckets or cfg.token_dropout:
             raise UserError("model.bigram_buckets and model.token_dropout are for classifiers (set them to 0 for a "
                             "language model)")
@@ -99,10 +105,39 @@ class NextTokenHead(Head):
         return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 
+class PerTokenHead(Head):
+    """A softmax over the tags at every token: a tagger. Padding is masked (model.mask_zero), so the loss and the
+    accuracy count real tokens only."""
+
+    name, per_step, has_classes, activation, layer_name = "per_token", True, True, "softmax", "tags"
+
+    def check(self, cfg: ModelConfig) -> None:
+        super().check(cfg)
+        if not cfg.mask_zero:
+            raise UserError("head = 'per_token' needs model.mask_zero = true: without the mask the padding after a "
+                            "short sentence would be tagged and scored, and would change the backward reading of "
+                            "its real tokens")
+
+    def width(self, vocab_size: int, num_classes: int) -> int:
+        if num_classes < 2:
+            raise UserError(f"a tagger needs two tags or more, got {num_classes}")
+        return num_classes
+
+    def loss(self):
+        import keras
+
+        return keras.losses.SparseCategoricalCrossentropy()
+
+    def metrics(self) -> list:
+        import keras
+
+        return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+
+
 class BinaryHead(Head):
     """One sigmoid unit: the probability of class 1 (of two)."""
 
-    name, classifier, activation = "binary", True, "sigmoid"
+    name, classifier, has_classes, activation = "binary", True, True, "sigmoid"
 
     def check_classes(self, classes: list[str]) -> None:
         if len(classes) != 2:
@@ -147,7 +182,7 @@ class BinaryHead(Head):
 class MulticlassHead(Head):
     """Softmax over k classes."""
 
-    name, classifier, activation = "multiclass", True, "softmax"
+    name, classifier, has_classes, activation = "multiclass", True, True, "softmax"
 
     def width(self, vocab_size: int, num_classes: int) -> int:
         if num_classes < 2:
@@ -183,7 +218,7 @@ class MulticlassHead(Head):
                 "probabilities": outputs}
 
 
-HEADS = {head.name: head for head in (NextTokenHead(), BinaryHead(), MulticlassHead())}
+HEADS = {head.name: head for head in (NextTokenHead(), BinaryHead(), MulticlassHead(), PerTokenHead())}
 
 
 def get_head(name: str) -> Head:

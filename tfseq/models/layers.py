@@ -124,3 +124,48 @@ class ReversibleEmbedding(layers.Embedding):
             return keras.KerasTensor((*inputs.shape[:-1], self.input_dim), dtype=self.compute_dtype)
         return super().compute_output_spec(inputs)
 
+
+
+@keras.saving.register_keras_serializable(package="tfseq")
+class CharCNN(layers.Layer):
+    """Adds a character CNN's features to each word's embedding (Ma & Hovy 2016): the word's character ids are
+    embedded, convolved over `width` characters and max-pooled over the word, and the result is concatenated to
+    the word embedding. The output keeps the word embedding's mask (Keras' Concatenate would unmask padding that
+    only one input masks).
+
+    Args:
+        filters: features per word (the convolution's filters).
+        buckets: character ids (0..buckets-1; 0 is padding).
+        dim: character embedding size.
+        width: characters the convolution reads at once.
+    Call args: [word embeddings (batch, time, e), char ids (batch, time, chars)].
+    """
+
+    def __init__(self, filters: int, buckets: int, dim: int, width: int, **kwargs):
+        super().__init__(**kwargs)
+        self.filters, self.buckets, self.dim, self.width = filters, buckets, dim, width
+        self.supports_masking = True
+        self.table = layers.Embedding(buckets, dim, name="table")
+        self.conv = layers.Conv1D(filters, width, padding="same", activation="relu", name="conv")
+
+    def build(self, input_shape):
+        self.table.build(input_shape[1])
+        self.conv.build((None, input_shape[1][-1], self.dim))
+
+    def call(self, inputs, mask=None):
+        words, chars = inputs
+        shape = ops.shape(chars)
+        features = self.conv(self.table(ops.reshape(chars, (-1, shape[-1]))))  # (batch * time, chars, filters)
+        features = ops.reshape(ops.max(features, axis=1), (shape[0], shape[1], self.filters))
+        return ops.concatenate([words, ops.cast(features, words.dtype)], axis=-1)
+
+    def compute_mask(self, inputs, mask=None):
+        return None if mask is None else mask[0]
+
+    def compute_output_shape(self, input_shape):
+        words = input_shape[0]
+        return (*words[:-1], words[-1] + self.filters)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "buckets": self.buckets, "dim": self.dim,
+                "width": self.width}

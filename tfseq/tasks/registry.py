@@ -3,7 +3,7 @@ the run folders. Adding a task is one module in tfseq/tasks/ and one line here."
 from __future__ import annotations
 
 from tfseq.errors import UserError
-from tfseq.tasks import classify, lm, sentiment
+from tfseq.tasks import classify, lm, sentiment, tag
 from tfseq.tasks.base import TaskSpec
 
 TASKS: dict[str, TaskSpec] = {spec.name: spec for spec in (
@@ -11,6 +11,7 @@ TASKS: dict[str, TaskSpec] = {spec.name: spec for spec in (
     lm.SPEC,
     sentiment.SPEC,
     classify.SPEC,
+    tag.SPEC,
 )}
 
 
