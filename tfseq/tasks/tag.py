@@ -237,6 +237,8 @@ class TagTask(Task):
         bounds = np.arange(0, len(order), self.cfg.train.batch_size)
         batches = [order[a:a + self.cfg.train.batch_size] for a in bounds]
         ds = tf.data.Dataset.from_generator(lambda: iter(batches), output_signature=tf.TensorSpec([None], tf.int64))
+        # A known length: Keras' evaluation then ends on the count instead of warning that the data ran out.
+        ds = ds.apply(tf.data.experimental.assert_cardinality(len(batches)))
         return ds.map(self._batcher(data)).cache().prefetch(2), order
 
     def predict(self, model, split: str) -> list[list[str]]:
@@ -274,7 +276,7 @@ class TagTask(Task):
             if "chunks" in scores:
                 out[f"{split}_chunk_f1"] = scores["chunks"]["f1"]
             if self.cfg.data.derive == "truecase":
-                inner = _non_initial_words(self.splits[split].tokens)
+                inner = non_initial_words(self.splits[split].tokens)
                 out[f"{split}_accuracy_non_initial"] = tag_scores(true, predicted, names, mask=inner)["accuracy"]
         out.update({"test_per_tag": scores["per_tag"], "test_confusion": scores["confusion"],
                     "test_sentences": len(self.splits["test"]), "test_tokens": int(self.encoded["test"].splits[-1]),
@@ -317,7 +319,7 @@ def _carve(n: int, fraction: float, how: str, rng: np.random.Generator) -> np.nd
     return held
 
 
-def _non_initial_words(sentences: list[list[str]]) -> list[list[bool]]:
+def non_initial_words(sentences: list[list[str]]) -> list[list[bool]]:
     """Per token: a word (it has a letter) that is not its sentence's first word."""
     from tfseq.data.derive_tags import initial_words
 
