@@ -113,7 +113,7 @@ class TagTask(Task):
         d = self.cfg.data
         train, test = self._read_sources()
         rng = np.random.default_rng(d.split_seed)
-        note = "test: " + ("the test file" if test is not None else
+        note = "test: " + (f"the test sentences of {d.test_path or d.path}" if test is not None else
                            f"the last {d.test_fraction:.0%} of the sentences" if d.carve == "last" else
                            f"{d.test_fraction:.0%} of the sentences at random")
         if test is None:

@@ -1,0 +1,55 @@
+"""Seconds per training step of charlm_best's model, stateful or not, with XLA or not, side by side in one process.
+
+    python bench/stateful_step.py [MODE ...]     # modes: jit, stateful_jit, nojit, stateful_nojit (default: all)
+
+Each mode builds the model (tfseq.models.factory.build_model, stateful_batch=128 for a stateful mode), compiles it
+with Adam and clipping, warms up on two batches, then times 12 steps of 128 x 50 characters. Prints one JSON object:
+the median of each mode's timed fits and its ratio to the first mode.
+"""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path[:0] = [str(Path(__file__).resolve().parent.parent)]
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def main() -> None:
+    import keras
+    import numpy as np
+
+    from tfseq.config import ModelConfig
+    from tfseq.models.factory import build_model
+
+    modes = sys.argv[1:] or ["jit", "stateful_jit", "nojit", "stateful_nojit"]
+    cfg = ModelConfig(cell="lstm", units=512, layers=2, embedding_dim=256, dropout=0.25, recurrent_dropout=0.2,
+                      head="next_token")
+    x = np.random.default_rng(0).integers(0, 80, (128 * 12, 50)).astype(np.int32)
+    y = np.roll(x, -1, 1)
+    seconds = {}
+    for mode in modes:
+        model = build_model(cfg, 80, stateful_batch=128 if mode.startswith("stateful") else 0)
+        model.compile(optimizer=keras.optimizers.Adam(1e-3, global_clipnorm=1.0),
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      jit_compile=mode.endswith("_jit") or mode == "jit")
+        model.fit(x[:256], y[:256], batch_size=128, epochs=1, verbose=0, shuffle=False)
+        runs = []
+        for _ in range(3):
+            started = time.perf_counter()
+            model.fit(x, y, batch_size=128, epochs=1, verbose=0, shuffle=False)
+            runs.append((time.perf_counter() - started) / 12)
+        seconds[mode] = statistics.median(runs)
+        print(f"{mode}: {seconds[mode]:.3f} s/step", file=sys.stderr, flush=True)
+    first = seconds[modes[0]]
+    print(json.dumps({"seconds_per_step": {m: round(s, 3) for m, s in seconds.items()},
+                      "ratio_to_first": {m: round(s / first, 2) for m, s in seconds.items()},
+                      "date": time.strftime("%Y-%m-%d"), "cores": os.cpu_count()}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
