@@ -341,3 +341,131 @@ def test_a_kill_during_the_final_evaluation_resumes_to_the_same_end(small_book, 
     resumed = trainer.train(cfg, str(tmp_path / "resumed"))
     assert [r["epoch"] for r in resumed.read_history()] == [1, 2, 3]
     assert json.loads(resumed.metrics.read_text())["weights_sha256"] == straight["weights_sha256"]
+
+
+def test_history_and_tensorboard_log_the_gradient_norm_before_clipping(small_book, tmp_path):
+    import keras
+    import tensorflow as tf
+
+    cfg = tiny_charlm_config(small_book, epochs=2, steps_per_epoch=1)
+    run = trainer.train(cfg, str(tmp_path / "run"))
+    rows = run.read_history()
+    # Epoch 1 is one step from the initial weights on the first batch: its gradient norm, computed here by a tape.
+    task = trainer.make_task(cfg)
+    keras.utils.set_random_seed(cfg.train.seed)
+    model = build_model(cfg.model, task.vocab.size)
+    x, y = next(iter(task.train_data(0)))
+    with tf.GradientTape() as tape:
+        loss = task.loss()(y, model(x, training=True))
+    # The embedding's gradient comes as rows per id occurrence: the dense gradient adds a repeated id's rows.
+    squares = [np.sum(np.square(tf.convert_to_tensor(g).numpy().astype(np.float64)))
+               for g in tape.gradient(loss, model.trainable_variables)]
+    assert math.isclose(rows[0]["grad_norm"], math.sqrt(sum(squares)), rel_tol=1e-4)
+    assert rows[1]["grad_norm"] > 0 and [r["clipped"] for r in rows] == [0.0, 0.0]  # no train.clipnorm
+    tags = {value.tag for events in (run.logs / "train").glob("events.out.tfevents.*")
+            for event in tf.compat.v1.train.summary_iterator(str(events)) for value in event.summary.value}
+    assert {"epoch_grad_norm", "epoch_clipped"} <= tags
+
+
+def test_a_tiny_clipnorm_clips_every_step(small_book, tmp_path):
+    cfg = tiny_charlm_config(small_book, epochs=2, steps_per_epoch=3, clipnorm=1e-6)
+    rows = trainer.train(cfg, str(tmp_path / "run")).read_history()
+    assert [r["clipped"] for r in rows] == [1.0, 1.0] and all(r["grad_norm"] > 1e-3 for r in rows)
+
+
+def tiny_gru_batch():
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 7, (8, 12)).astype("int32"), rng.integers(0, 7, (8, 12)).astype("int32")
+
+
+def test_checkpoints_from_before_the_gradient_log_load_both_ways(tmp_path):
+    import warnings
+
+    import keras
+
+    from tfseq.config import TrainConfig
+
+    x, y = tiny_gru_batch()
+    models = {}
+    for name, optimizer in (("plain", keras.optimizers.Adam(1e-2)),
+                            ("logged", trainer.make_optimizer(TrainConfig(learning_rate=1e-2), 10))):
+        keras.utils.set_random_seed(0)
+        models[name] = build_model(ModelConfig(cell="gru", units=8, embedding_dim=4), 7)
+        models[name].compile(optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    models["plain"].fit(x, y, epochs=1, verbose=0)  # a checkpoint as runs wrote it before the log
+    models["plain"].save_weights(tmp_path / "plain.weights.h5")
+    models["logged"].optimizer.build(models["logged"].trainable_variables)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Keras only warns when it skips a mismatched optimizer
+        models["logged"].load_weights(tmp_path / "plain.weights.h5")
+    for a, b in zip(models["plain"].optimizer.variables, models["logged"].optimizer.variables, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    models["logged"].fit(x, y, epochs=1, verbose=0)
+    assert trainer.gradient_log(models["logged"])["grad_norm"] > 0
+    models["logged"].save_weights(tmp_path / "logged.weights.h5")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        models["plain"].load_weights(tmp_path / "logged.weights.h5")  # and the other way round
+
+
+@pytest.mark.parametrize("mixed, jit", [(True, False), (False, True), (True, True)])
+def test_the_gradient_log_is_the_same_under_loss_scaling_and_xla(mixed, jit):
+    import keras
+
+    from tfseq.config import TrainConfig
+
+    x, y = tiny_gru_batch()
+    x[4:], y[4:] = 0, 0  # the second step's batch: one id, one target, a gradient norm 6 times the first's
+
+    def logged_step(mixed_precision, jit_compile):
+        policy = keras.mixed_precision.global_policy()
+        keras.mixed_precision.set_global_policy("mixed_float16" if mixed_precision else "float32")
+        try:
+            keras.utils.set_random_seed(0)
+            model = build_model(ModelConfig(cell="gru", units=8, embedding_dim=4), 7)
+            model.compile(trainer.make_optimizer(TrainConfig(learning_rate=1e-2, clipnorm=0.5), 10),
+                          keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=jit_compile)
+        finally:
+            keras.mixed_precision.set_global_policy(policy)
+        model.fit(x, y, batch_size=4, epochs=1, verbose=0)  # two steps
+        return trainer.gradient_log(model)
+
+    reference = logged_step(False, False)
+    assert reference["clipped"] == 0.5, reference  # clipnorm between the two steps' norms
+    log = logged_step(mixed, jit)
+    # A loss-scaled norm would be 32768 times larger (the scaler's first factor).
+    assert math.isclose(log["grad_norm"], reference["grad_norm"], rel_tol=1e-2) and log["clipped"] == reference["clipped"]
+
+
+MIRRORED_LOG = """
+import json, os
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import keras, numpy as np
+from tfseq.config import ModelConfig, TrainConfig
+from tfseq.models.factory import build_model
+from tfseq.trainer import gradient_log, make_optimizer, make_strategy
+
+rng = np.random.default_rng(0)
+x, y = rng.integers(0, 11, (8, 12)).astype("int32"), rng.integers(0, 11, (8, 12)).astype("int32")
+strategy = make_strategy("mirrored")
+with strategy.scope():
+    model = build_model(ModelConfig(cell="gru", units=16, embedding_dim=8), 11)
+    model.compile(make_optimizer(TrainConfig(learning_rate=0.01, clipnorm=1e-6), 10),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+model.fit(tf.data.Dataset.from_tensor_slices((x, y)).batch(8).repeat(3), epochs=1, verbose=0)
+print(json.dumps({"replicas": strategy.num_replicas_in_sync, **gradient_log(model)}))
+"""
+
+
+def test_the_gradient_log_under_a_mirrored_strategy():
+    import subprocess
+
+    from conftest import PYTHON, ROOT
+
+    done = subprocess.run([PYTHON, "-c", MIRRORED_LOG], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    log = json.loads(done.stdout.strip().splitlines()[-1])
+    assert log["replicas"] == 2 and log["clipped"] == 1.0 and 0 < log["grad_norm"] < 10, log

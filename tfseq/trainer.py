@@ -28,7 +28,8 @@ def make_task(cfg: RunConfig):
 
 
 def make_optimizer(t: TrainConfig, total_steps: int) -> keras.optimizers.Optimizer:
-    """Adam with the configured peak rate, warm-up, schedule and gradient clipping.
+    """Adam with the configured peak rate, warm-up, schedule and gradient clipping, logging the gradient norm
+    (GradientNormLog: history.csv's grad_norm and clipped columns).
 
     Args:
         t: the train section of the config.
@@ -44,8 +45,90 @@ def make_optimizer(t: TrainConfig, total_steps: int) -> keras.optimizers.Optimiz
             warmup_steps=t.warmup_steps,
         )
     if t.weight_decay:
-        return keras.optimizers.AdamW(rate, weight_decay=t.weight_decay, global_clipnorm=t.clipnorm or None)
-    return keras.optimizers.Adam(rate, global_clipnorm=t.clipnorm or None)
+        return LoggedAdamW(rate, weight_decay=t.weight_decay, global_clipnorm=t.clipnorm or None)
+    return LoggedAdam(rate, global_clipnorm=t.clipnorm or None)
+
+
+class GradientNormLog:
+    """Mixin for a Keras optimizer: adds up, step by step, the global gradient norm before clipping and whether
+    global_clipnorm clipped the step; `take_gradient_log` reads the epoch's figures and starts the next at zero.
+
+    The norm is of the unscaled gradients (a LossScaleOptimizer divides by its scale before it calls this one, and
+    skips the steps whose gradients are not finite: they are not counted). An embedding's gradient comes as one row
+    per id occurrence (tf.IndexedSlices); the logged norm adds up a repeated id's rows first, as the gradient is,
+    whereas Keras' clipping takes the norm of the rows as they come: a step counts as clipped when that norm, the
+    one Keras compares, exceeds global_clipnorm. Under a multi-replica strategy Keras clips each replica's gradient
+    of its share of the loss, before the replicas are summed: both figures are then those of each replica's
+    gradient, averaged over the replicas.
+    The totals live outside `optimizer.variables`: checkpoints keep the variables they had before this log, and
+    a resumed epoch starts from zero as every epoch does.
+    """
+
+    def build(self, variables):
+        super().build(variables)
+        if getattr(self, "gradient_totals", None) is None:
+            # A plain object: Keras' tracker would add variables in a list or tuple to optimizer.variables.
+            self.gradient_totals = _GradientTotals()
+
+    def apply(self, grads, trainable_variables=None):
+        super().apply(grads, trainable_variables)  # builds the optimizer on its first call
+        present = [g for g in grads if g is not None]
+        if not present:
+            return
+        scale = self.loss_scale_factor or 1.0
+        dense = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in present]
+        totals = self.gradient_totals
+        totals.norm_sum.assign_add(_global_norm(dense) / scale)
+        totals.steps.assign_add(1.0)
+        if self.global_clipnorm:
+            clipped = _global_norm(present) / scale > self.global_clipnorm
+            totals.clipped.assign_add(keras.ops.cast(clipped, "float32"))
+
+    def take_gradient_log(self) -> dict:
+        """Returns {"grad_norm": the mean global norm over the steps since the last call, "clipped": the fraction of
+        those steps that global_clipnorm clipped (0 without clipping)} ({} before any step), and resets."""
+        totals = getattr(self, "gradient_totals", None)
+        steps = float(keras.ops.convert_to_numpy(totals.steps)) if totals else 0.0
+        if not steps:
+            return {}
+        log = {"grad_norm": float(keras.ops.convert_to_numpy(totals.norm_sum)) / steps,
+               "clipped": float(keras.ops.convert_to_numpy(totals.clipped)) / steps}
+        for var in (totals.norm_sum, totals.steps, totals.clipped):
+            var.assign(0.0)
+        return log
+
+
+def _global_norm(tensors: list):
+    """sqrt of the sum of squares of all the tensors' values (as Keras' clip_by_global_norm computes it)."""
+    ops = keras.ops
+    return ops.sqrt(ops.sum(ops.stack([ops.sum(ops.square(ops.cast(t, "float32"))) for t in tensors])))
+
+
+class _GradientTotals:
+    """The running sums of a GradientNormLog (made in the optimizer's build, so in its distribution scope)."""
+
+    def __init__(self):
+        def total(name):
+            return keras.Variable(0.0, dtype="float32", trainable=False, aggregation="mean", name=name)
+
+        self.norm_sum, self.steps, self.clipped = total("grad_norm_sum"), total("grad_steps"), total("clipped_steps")
+
+
+# Registered: a compiled model is cloned or saved with its optimizer's class name.
+@keras.saving.register_keras_serializable(package="tfseq")
+class LoggedAdam(GradientNormLog, keras.optimizers.Adam):
+    """Adam that logs the gradient norm (GradientNormLog)."""
+
+
+@keras.saving.register_keras_serializable(package="tfseq")
+class LoggedAdamW(GradientNormLog, keras.optimizers.AdamW):
+    """AdamW that logs the gradient norm (GradientNormLog)."""
+
+
+def gradient_log(model: keras.Model) -> dict:
+    """The model's optimizer's gradient log since the last call (GradientNormLog.take_gradient_log), or {}."""
+    optimizer = getattr(model.optimizer, "inner_optimizer", model.optimizer)  # under a LossScaleOptimizer
+    return optimizer.take_gradient_log() if isinstance(optimizer, GradientNormLog) else {}
 
 
 def seed_dropout(model: keras.Model, seed: int, epoch: int) -> None:
@@ -107,7 +190,9 @@ class RunCheckpoint(keras.callbacks.Callback):
             return
         t = self.cfg.train
         seconds = float(self.from_chief([time.perf_counter() - self._started])[0])
-        row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()},
+        logs = {} if logs is None else logs
+        logs.update(gradient_log(self.model))  # the same dict reaches TensorBoard, which runs after this callback
+        row = {"epoch": epoch + 1, **{k: float(v) for k, v in logs.items()},
                "lr": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
                "minutes": seconds / 60}
         # Seconds the epoch just finished took: the estimate for the next one, which the time budget must fit.
