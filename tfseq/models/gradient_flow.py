@@ -363,6 +363,6 @@ def plot_gradient_flow(report: GradientReport, cfg: RunConfig) -> None:
                  "gradient there is 0)." + "".join(f"\nNote: {note}." for note in report.notes), fontsize=8,
                  va="bottom")
         fig.tight_layout(rect=(0, 0.09 + 0.03 * len(report.notes), 1, 1))
-        atomic_save(report.plot, lambda tmp: fig.savefig(tmp, format="png", dpi=110), suffix=".png")
+        atomic_save(report.plot, lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight"), suffix=".png")
     finally:
         plt.close(fig)
