@@ -26,7 +26,7 @@ class TagData:
     test_path: str = ""  # a separate test file; "" = a carve (data.carve), or the IMDb archive's test reviews (derive)
     token_column: int = 0  # CoNLL: the column holding the token (0 = first; negative counts from the last)
     tag_column: int = -1  # CoNLL: the column holding the tag (-1 = last)
-    derive: str = ""  # "" (tagged files) | punctuate: restore punctuation | truecase: restore case (from raw text)
+    derive: str = ""  # make the tags from raw text: punctuate | truecase; "" = read tagged files (data.path)
     words_per_piece: int = 40  # derive = punctuate: words per tagged piece (pieces are cut inside paragraphs)
     lowercase: bool = False  # look words up lowercased (the character CNN still sees their case)
     max_tokens: int = 0  # vocabulary cap, most frequent training tokens first; 0 = all
