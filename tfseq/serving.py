@@ -70,10 +70,23 @@ def add_classifier_endpoints(archive, trained) -> None:
         trained: the loaded run (tfseq.runs.Trained).
     """
     serve, encoder = _serve_function(trained)
-    archive.track(encoder.table)
+    add_text_endpoints(archive, serve, encoder.table, "classes", trained.classes)
+
+
+def add_text_endpoints(archive, serve, table, names_endpoint: str, names: list[str]) -> None:
+    """Adds `serve(text: string[n])` and a `names_endpoint() -> string[k]` that lists the model's output names.
+
+    Args:
+        archive: a keras.export.ExportArchive tracking the model.
+        serve: the endpoint's function of raw texts.
+        table: the vocabulary lookup table it uses (tracked, so the export carries it).
+        names_endpoint: the listing endpoint's name ("classes", "tags").
+        names: the names, in the order of the model's outputs.
+    """
+    archive.track(table)
     archive.add_endpoint("serve", serve, input_signature=[STRINGS])
-    names = list(trained.classes)
-    archive.add_endpoint("classes", lambda: tf.constant(names), input_signature=[])
+    names = list(names)
+    archive.add_endpoint(names_endpoint, lambda: tf.constant(names), input_signature=[])
 
 
 # What an export writes into its folder: Keras' SavedModel files and tfseq.json.

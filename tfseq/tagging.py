@@ -13,8 +13,8 @@ import tensorflow as tf
 from tfseq.data.tag_encoding import TagEncoder, char_ids
 from tfseq.errors import UserError
 from tfseq.models.factory import MAX_WORD_CHARS
+from tfseq.serving import STRINGS, add_text_endpoints, is_savedmodel
 
-STRINGS = tf.TensorSpec([None], tf.string, name="text")
 
 
 def tagger_function(model, encoder: TagEncoder, tags: list[str], with_chars: bool):
@@ -62,10 +62,7 @@ def add_tagger_endpoints(archive, trained) -> None:
         trained: the loaded run (tfseq.runs.Trained).
     """
     serve, encoder = _serve_function(trained)
-    archive.track(encoder.table)
-    archive.add_endpoint("serve", serve, input_signature=[STRINGS])
-    names = list(trained.classes)
-    archive.add_endpoint("tags", lambda: tf.constant(names), input_signature=[])
+    add_text_endpoints(archive, serve, encoder.table, "tags", trained.classes)
 
 
 @dataclass
@@ -84,8 +81,6 @@ def tag_texts(source, texts: list[str], batch_size: int = 256) -> Tagged:
         texts: the texts.
         batch_size: texts per model call.
     """
-    from tfseq.serving import is_savedmodel
-
     if is_savedmodel(source):
         loaded = tf.saved_model.load(str(source))
         if not hasattr(loaded, "tags"):
@@ -106,8 +101,6 @@ def tag_texts(source, texts: list[str], batch_size: int = 256) -> Tagged:
 
 def is_tagger(source) -> bool:
     """Whether a run folder or SavedModel holds a tagger (its head is per_token, or it serves `tags`)."""
-    from tfseq.serving import is_savedmodel
-
     if is_savedmodel(source):
         return hasattr(tf.saved_model.load(str(source)), "tags")
     from tfseq.models.heads import get_head
