@@ -289,9 +289,9 @@ def read_documents(source: str, split: str = "", limit: int = 0, start_marker: s
 
 def is_imdb(source: str) -> bool:
     """Whether a source is the IMDb archive (a .tar.gz / .tgz) or an extracted aclImdb/ folder."""
-    from tfseq.tasks.classify import _is_imdb  # the classify task's test, so that both tasks read the same sources
+    from tfseq.data.imdb import is_imdb_source  # the classify task's test too: both tasks read the same sources
 
-    return source != "book" and bool(source) and _is_imdb(Path(source))
+    return source != "book" and bool(source) and is_imdb_source(Path(source))
 
 
 def _read(path: Path) -> str:

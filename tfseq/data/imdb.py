@@ -267,3 +267,11 @@ def make_splits(source: dict[str, Examples], cfg) -> tuple[dict[str, Examples], 
             raise UserError(f"the {name} split has {len(part)} reviews and needs both labels; raise data.limit or "
                             "check the source")
     return splits, note
+
+
+def is_imdb_source(path: Path) -> bool:
+    """An IMDb archive (aclImdb_v1.tar.gz, any .tar.gz / .tgz) or an extracted aclImdb/ folder (known by its
+    train/urls_pos.txt; a folder of class subfolders named pos and neg is not one)."""
+    name = path.name.lower()
+    return name.endswith((".tar.gz", ".tgz")) or (path.is_dir() and (
+        (path / "aclImdb" / "train" / "urls_pos.txt").is_file() or (path / "train" / "urls_pos.txt").is_file()))

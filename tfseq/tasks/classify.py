@@ -144,7 +144,7 @@ class ClassifyTask(Task):
         if not path:
             raise UserError("no data given: pass --data PATH (a .csv/.tsv/.jsonl table, a folder with one subfolder "
                             "per class, aclImdb_v1.tar.gz, or tfds:NAME)")
-        kind = ("tfds" if path.startswith("tfds:") else "imdb" if _is_imdb(Path(path)) else
+        kind = ("tfds" if path.startswith("tfds:") else "imdb" if imdb.is_imdb_source(Path(path)) else
                 "folders" if Path(path).is_dir() else "table")
         if d.labels == "rating" and kind != "imdb":
             raise UserError(f"data.labels = 'rating' reads the star ratings in the IMDb archive's file names; {path} "
@@ -264,14 +264,6 @@ def _only(source: dict, path: str):
         raise UserError(f"data.test_path {path} has its own train/test split; give a table or a folder of class "
                         "subfolders that holds test texts only")
     return source["all"]
-
-
-def _is_imdb(path: Path) -> bool:
-    """An IMDb archive (aclImdb_v1.tar.gz, any .tar.gz / .tgz) or an extracted aclImdb/ folder (known by its
-    train/urls_pos.txt; a folder of class subfolders named pos and neg is not one)."""
-    name = path.name.lower()
-    return name.endswith((".tar.gz", ".tgz")) or (path.is_dir() and (
-        (path / "aclImdb" / "train" / "urls_pos.txt").is_file() or (path / "train" / "urls_pos.txt").is_file()))
 
 
 SPEC = TaskSpec(
