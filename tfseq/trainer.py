@@ -76,13 +76,13 @@ class GradientNormLog:
         if not present:
             return
         scale = self.loss_scale_factor or 1.0
-        dense = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in present]
+        true, as_clipped = zip(*[_squared_sums(g) for g in present])
         totals = self.gradient_totals
-        totals.norm_sum.assign_add(_global_norm(dense) / scale)
+        totals.norm_sum.assign_add(tf.sqrt(tf.add_n(true)) / scale)
         totals.steps.assign_add(1.0)
         if self.global_clipnorm:
-            clipped = _global_norm(present) / scale > self.global_clipnorm
-            totals.clipped.assign_add(keras.ops.cast(clipped, "float32"))
+            clipped = tf.sqrt(tf.add_n(as_clipped)) / scale > self.global_clipnorm
+            totals.clipped.assign_add(tf.cast(clipped, "float32"))
 
     def take_gradient_log(self) -> dict:
         """Returns {"grad_norm": the mean global norm over the steps since the last call, "clipped": the fraction of
@@ -98,10 +98,18 @@ class GradientNormLog:
         return log
 
 
-def _global_norm(tensors: list):
-    """sqrt of the sum of squares of all the tensors' values (as Keras' clip_by_global_norm computes it)."""
-    ops = keras.ops
-    return ops.sqrt(ops.sum(ops.stack([ops.sum(ops.square(ops.cast(t, "float32"))) for t in tensors])))
+def _squared_sums(gradient) -> tuple:
+    """(the sum of squares of a gradient, the same as Keras' clip_by_global_norm adds it up): equal for a dense
+    gradient; for an embedding's IndexedSlices, a repeated id's rows are summed first for the first (the gradient
+    as it is), and taken as they come for the second. Neither makes the embedding-sized dense gradient (this runs
+    every step)."""
+    if isinstance(gradient, tf.IndexedSlices):
+        values = tf.cast(gradient.values, "float32")
+        unique, where = tf.unique(gradient.indices)
+        rows = tf.math.unsorted_segment_sum(values, where, tf.shape(unique)[0])
+        return tf.reduce_sum(tf.square(rows)), tf.reduce_sum(tf.square(values))
+    total = tf.reduce_sum(tf.square(tf.cast(gradient, "float32")))
+    return total, total
 
 
 class _GradientTotals:
