@@ -76,6 +76,31 @@ def test_predict_prints_token_tag_pairs_for_a_run_and_its_export(tagged_files, t
                           text=True, timeout=300)
     row = json.loads(done.stdout)
     assert row["tokens"] == ["a", "b"] and len(row["tags"]) == 2 and row["text"] == "a b"
+    # A SavedModel whose tfseq.json does not name its head (or has none) is still known as a tagger, by loading it.
+    from tfseq.tagging import is_tagger
+
+    record = run.path / "savedmodel" / "tfseq.json"
+    assert json.loads(record.read_text())["head"] == "per_token" and is_tagger(run.path / "savedmodel")
+    record.write_text(json.dumps({"task": "tag"}))
+    assert is_tagger(run.path / "savedmodel")
+    record.unlink()
+    assert is_tagger(run.path / "savedmodel")
+
+
+def test_an_unknown_words_spelling_is_part_of_the_data_fingerprint(tmp_path):
+    from conftest import write_conll
+    from tfseq.config import load_config
+    from tfseq.tasks.tag import TagTask
+
+    rows = [[("the", "O"), ("cat", "O"), ("Zorg", "B-PER")], [("the", "O"), ("Zorg", "B-PER")]] * 5
+    prints = []
+    for rare in ("Quib", "Quox"):  # seen once: outside the vocabulary (min_count 2), known by its characters only
+        path = write_conll(tmp_path / f"{rare}.conll", rows + [[("a", "O"), (rare, "B-PER")]])
+        cfg = load_config("tag", "tag_tiny", [f"data.path={path}", "data.min_count=2", "data.carve=last"])
+        task = TagTask(cfg)
+        assert rare not in task.vocab.tokens
+        prints.append(task.fingerprint())
+    assert prints[0] != prints[1]
 
 
 def test_a_jsonl_file_trains_with_a_carved_test_split(tmp_path):

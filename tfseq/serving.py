@@ -129,7 +129,8 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, force: bool =
                         "parent is a writable folder") from None
     try:
         archive.write_out(str(staging), verbose=False)
-        write_json(staging / "tfseq.json", {"task": trained.cfg.task, "run": str(Path(run_dir).resolve())})
+        write_json(staging / "tfseq.json", {"task": trained.cfg.task, "head": trained.cfg.model.head,
+                                            "run": str(Path(run_dir).resolve())})
         if out.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
             out.rename(old / out.name)

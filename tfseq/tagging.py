@@ -5,6 +5,7 @@ would get in a tagged file.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,15 +101,22 @@ def tag_texts(source, texts: list[str], batch_size: int = 256) -> Tagged:
 
 
 def is_tagger(source) -> bool:
-    """Whether a run folder or SavedModel holds a tagger (its head is per_token, or it serves `tags`)."""
-    if is_savedmodel(source):
-        return hasattr(tf.saved_model.load(str(source)), "tags")
-    from tfseq.models.heads import get_head
+    """Whether a run folder or SavedModel holds a tagger: its head is per_token (a SavedModel's is in its
+    tfseq.json, read without loading the model; one without that record is loaded to see if it serves `tags`)."""
+    from tfseq.models.heads import HEADS
     from tfseq.runs import RunFolder
 
-    run = RunFolder(Path(source))
-    if not run.config.is_file():
-        return False  # not a run folder: the classifier's loader says what is wrong with it
-    head = get_head(run.read_config().model.head)
-    return head.per_step and head.has_classes
+    if is_savedmodel(source):
+        try:
+            name = json.loads((Path(source) / "tfseq.json").read_text(encoding="utf-8")).get("head")
+        except (OSError, ValueError, AttributeError):
+            name = None
+        if name not in HEADS:
+            return hasattr(tf.saved_model.load(str(source)), "tags")
+    else:
+        run = RunFolder(Path(source))
+        if not run.config.is_file():
+            return False  # not a run folder: the classifier's loader says what is wrong with it
+        name = run.read_config().model.head
+    return HEADS[name].per_step and HEADS[name].has_classes
 

@@ -83,11 +83,14 @@ class TagTask(Task):
     tool = "predict"
 
     def __init__(self, cfg):
+        from tfseq.data.tagged import Tagged
+
         super().__init__(cfg)
         started = time.perf_counter()
         self.splits, self.split_note = self.read_splits()
         read = time.perf_counter()
-        self.classes = _tag_list(self.splits["train"].tags + self.splits["val"].tags)
+        train, val = self.splits["train"], self.splits["val"]
+        self.classes = Tagged(train.tokens + val.tokens, train.tags + val.tags).tag_set()
         if len(self.classes) < 2:
             raise UserError(f"{self.data_name()} has one tag only ({self.classes[0]!r}) in its training sentences; a "
                             "tagger needs at least two (for a CoNLL file, check data.tag_column)")
@@ -179,10 +182,11 @@ class TagTask(Task):
         return f"{d.derive} of {d.path or 'the embedded book'}" if d.derive else d.path
 
     def fingerprint(self) -> str:
-        """SHA-256 of the vocabulary, the tag list and every split's ids."""
+        """SHA-256 of the vocabulary, the tag list and every split's ids (character ids too: an unknown word's
+        characters are data the model reads)."""
         from tfseq.data.text import data_fingerprint
 
-        arrays = [a for e in self.encoded.values() for a in (e.words, e.tags, e.splits)
+        arrays = [a for e in self.encoded.values() for a in (e.words, e.chars, e.tags, e.splits)
                   if a is not None] + [np.array(self.classes)]
         return data_fingerprint(self.vocab, arrays)
 
@@ -298,14 +302,6 @@ class TagTask(Task):
 
 def _flat(sentences: list[list[str]]) -> list[str]:
     return [token for sentence in sentences for token in sentence]
-
-
-def _tag_list(sentences: list[list[str]]) -> list[str]:
-    """The tags of the training sentences, most frequent first (ties by name)."""
-    counts: dict[str, int] = {}
-    for tag in _flat(sentences):
-        counts[tag] = counts.get(tag, 0) + 1
-    return sorted(counts, key=lambda tag: (-counts[tag], tag))
 
 
 def _carve(n: int, fraction: float, how: str, rng: np.random.Generator) -> np.ndarray:
