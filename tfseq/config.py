@@ -226,6 +226,24 @@ def load_config(task: str, config: str | None = None, overrides: typing.Sequence
     return cfg
 
 
+def load_pipeline(config: str, overrides: typing.Sequence[str] = ()) -> RunConfig:
+    """Resolves a pipeline file on its own (for tools that take --config without a task): the task is the one its
+    `task = ...` line names.
+
+    Args:
+        config: pipeline path or name in pipelines/.
+        overrides: strings "section.key=value", applied in order.
+
+    Returns:
+        A checked RunConfig; UserError for a file that names no task.
+    """
+    path = pipeline_path(config)
+    task = read_toml(path).get("task")
+    if not isinstance(task, str):
+        raise UserError(f"{path} names no task; add a line such as task = \"charlm\" at its top")
+    return load_config(task, str(path), overrides)
+
+
 def read_toml(path: Path) -> dict:
     """Reads a TOML file, turning syntax errors into a UserError that names the file and line."""
     try:

@@ -20,7 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfseq.config import RunConfig, apply_override, load_config, read_toml
+from tfseq.config import RunConfig, apply_override, load_pipeline
 from tfseq.errors import UserError
 from tfseq.files import atomic_save, write_json
 from tfseq.models.factory import build_model
@@ -192,7 +192,7 @@ def diagnose_gradients(run_dir: str | None = None, config: str | None = None, ov
         cfg, trained, trained_label = _run_source(run_dir, overrides)
         folder = Path(out) if out else Path(run_dir) / "diagnostics"
     else:
-        cfg = _config_source(config, overrides)
+        cfg = load_pipeline(config, overrides)
         folder = Path(out) if out else runs.MODELS_DIR / f"diagnostics-{cfg.pipeline or cfg.task}"
     data = cfg.data.path
     if data and not data.startswith("tfds") and not Path(data).exists():  # tfds, tfds:NAME: not files
@@ -260,17 +260,6 @@ def _run_source(run_dir: str, overrides) -> tuple[RunConfig, object, str]:
     else:
         label = f"trained, {epochs} epoch{'s' if epochs != 1 else ''}"
     return cfg, trained, label
-
-
-def _config_source(config: str, overrides) -> RunConfig:
-    """A pipeline file's config with the overrides; its task is the one its `task = ...` line names."""
-    from tfseq.config import pipeline_path
-
-    path = pipeline_path(config)
-    task = read_toml(path).get("task")
-    if not isinstance(task, str):
-        raise UserError(f"{path} names no task (a line such as task = \"charlm\"); add one")
-    return load_config(task, str(path), overrides)
 
 
 def _check_same_data(run_dir: str, trained, task) -> None:

@@ -153,7 +153,7 @@ def plan_summary(run: str | None = None, config: str | None = None, overrides=()
     Returns:
         The Plan. Raises UserError for a bad config, folder or size.
     """
-    from tfseq.config import apply_override, load_config, pipeline_path, read_toml, task_spec
+    from tfseq.config import apply_override, load_pipeline, pipeline_path, task_spec
     from tfseq.runs import RunFolder
 
     if (run is None) == (config is None):
@@ -172,12 +172,8 @@ def plan_summary(run: str | None = None, config: str | None = None, overrides=()
         found_classes = folder.read_classes() or task_spec(cfg.task).task.default_classes
         source = str(folder.path)
     else:
-        path = pipeline_path(config)
-        task = read_toml(path).get("task")
-        if not isinstance(task, str):
-            raise UserError(f"{path} names no task; add a line such as task = \"charlm\" at its top")
-        cfg = load_config(task, str(path), overrides)
-        source = str(path)
+        cfg = load_pipeline(config, overrides)
+        source = str(pipeline_path(config))
     return make_plan(cfg, source, vocab_size or found_vocab, time_steps, num_classes or len(found_classes or []),
                      vocab_source="--vocab-size" if vocab_size else "the run's vocab.json",
                      classes_source="--num-classes" if num_classes else "the run's class list")
