@@ -105,35 +105,6 @@ class NextTokenHead(Head):
         return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 
-class PerTokenHead(Head):
-    """A softmax over the tags at every token: a tagger. Padding is masked (model.mask_zero), so the loss and the
-    accuracy count real tokens only."""
-
-    name, per_step, has_classes, activation, layer_name = "per_token", True, True, "softmax", "tags"
-
-    def check(self, cfg: ModelConfig) -> None:
-        super().check(cfg)
-        if not cfg.mask_zero:
-            raise UserError("head = 'per_token' needs model.mask_zero = true: without the mask the padding after a "
-                            "short sentence would be tagged and scored, and would change the backward reading of "
-                            "its real tokens")
-
-    def width(self, vocab_size: int, num_classes: int) -> int:
-        if num_classes < 2:
-            raise UserError(f"a tagger needs two tags or more, got {num_classes}")
-        return num_classes
-
-    def loss(self):
-        import keras
-
-        return keras.losses.SparseCategoricalCrossentropy()
-
-    def metrics(self) -> list:
-        import keras
-
-        return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
-
-
 class BinaryHead(Head):
     """One sigmoid unit: the probability of class 1 (of two)."""
 
@@ -216,6 +187,20 @@ class MulticlassHead(Head):
 
         return {"label": tf.gather(tf.constant(classes), tf.argmax(outputs, axis=1, output_type=tf.int32)),
                 "probabilities": outputs}
+
+
+class PerTokenHead(MulticlassHead):
+    """The multiclass softmax at every token: a tagger (its tags are the classes). Padding is masked
+    (model.mask_zero), so the loss and the accuracy count real tokens only."""
+
+    name, per_step, classifier, layer_name = "per_token", True, False, "tags"
+
+    def check(self, cfg: ModelConfig) -> None:
+        super().check(cfg)
+        if not cfg.mask_zero:
+            raise UserError("head = 'per_token' needs model.mask_zero = true: without the mask the padding after a "
+                            "short sentence would be tagged and scored, and would change the backward reading of "
+                            "its real tokens")
 
 
 HEADS = {head.name: head for head in (NextTokenHead(), BinaryHead(), MulticlassHead(), PerTokenHead())}
