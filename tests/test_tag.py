@@ -151,3 +151,20 @@ def test_a_test_tag_unknown_to_training_is_scored_as_wrong(tagged_files, tmp_pat
     assert "B-MISC" not in metrics["tags"]
     # The B-MISC sentence's tokens are all wrong, whatever the model says.
     assert metrics["test_accuracy"] <= 1 - len(rows[0]) / sum(len(r) for r in rows) + 1e-9
+
+
+def test_truecasing_imdb_is_scored_on_the_test_reviews_and_on_non_initial_words(imdb_archive, tmp_path):
+    from conftest import TEST_ONLY_WORD
+    from tfseq.config import load_config
+
+    cfg = load_config("tag", "tag_tiny", [f"data.path={imdb_archive}", "data.derive=truecase", "train.epochs=1"])
+    run = trainer.train(cfg, str(tmp_path / "run"))
+    metrics = json.loads(run.metrics.read_text())
+    assert metrics["validation"].startswith(f"test: the test sentences of {imdb_archive}")
+    from tfseq.tasks.tag import TagTask
+
+    task = TagTask(cfg)  # the word only test reviews have reaches the test split, never training or validation
+    assert any(TEST_ONLY_WORD in s for s in task.splits["test"].tokens)
+    assert not any(TEST_ONLY_WORD in s for part in ("train", "val") for s in task.splits[part].tokens)
+    assert 0 <= metrics["test_accuracy_non_initial"] <= 1 and set(metrics["tags"]) <= {"lower", "Title", "UPPER",
+                                                                                       "mixed"}
