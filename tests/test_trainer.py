@@ -290,6 +290,60 @@ def test_time_budget_stops_before_an_epoch_that_would_cross_it(small_book, tmp_p
     assert "time budget: 3.0 of 3.5 minutes used, another epoch takes 1.0; stopped" in capsys.readouterr().out
 
 
+def fake_clock(monkeypatch, seconds_per_call=60):
+    """trainer's clock reads 0 s when training starts and `seconds_per_call` more at each epoch's end."""
+    import itertools
+    import types
+
+    clock = itertools.count(0, seconds_per_call)
+    monkeypatch.setattr(trainer, "time", types.SimpleNamespace(perf_counter=lambda: next(clock)))
+
+
+def test_under_a_time_budget_the_cosine_follows_the_clock_to_its_floor(small_book, tmp_path, monkeypatch):
+    fake_clock(monkeypatch)  # epochs of 60 s: the 3.5-minute budget ends after 3 of the 6 epochs
+    cfg = tiny_charlm_config(small_book, epochs=6, steps_per_epoch=2, lr_schedule="cosine", lr_min_ratio=0.1)
+    cfg.train.max_minutes = 3.5
+    run = trainer.train(cfg, str(tmp_path / "run"))
+    rows = run.read_history()
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+
+    def rate(progress):
+        return 3e-3 * (0.9 * 0.5 * (1 + math.cos(math.pi * progress)) + 0.1)
+
+    # Epoch 1 follows the steps (2 of 12); then the clock: 60 of 210 s, and 30 s a step, so the third epoch ends at
+    # 180 s (6/7 of the way) where a cosine in steps would be half-way.
+    expected = [rate(2 / 12), rate(60 / 210 + 2 * 30 / 210), rate(60 / 210 + 4 * 30 / 210)]
+    np.testing.assert_allclose([r["lr"] for r in rows], expected, rtol=1e-5)
+    # At step 6, 180 of 210 s: progress 6/7 at 1/7 a step, so offset 6/7 - 6 * 1/7 = 0.
+    assert run.read_state()["lr_plan"] == pytest.approx([0.0, 1 / 7], abs=1e-6)
+
+
+def test_a_run_under_a_time_budget_resumes_to_the_same_weights(small_book, tmp_path, monkeypatch):
+    cfg = tiny_charlm_config(small_book, epochs=6, steps_per_epoch=3, lr_schedule="cosine")
+    cfg.train.max_minutes = 3.5  # 60 s epochs: the budget, not the steps, paces the cosine from epoch 2 on
+    fake_clock(monkeypatch)
+    straight = json.loads(trainer.train(cfg, str(tmp_path / "straight")).metrics.read_text())
+
+    original = trainer.RunCheckpoint.on_epoch_end
+
+    def crash_after_epoch_1(self, epoch, logs=None):
+        original(self, epoch, logs)
+        if epoch == 0:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer.RunCheckpoint, "on_epoch_end", crash_after_epoch_1)
+    fake_clock(monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train(cfg, str(tmp_path / "resumed"))
+    monkeypatch.setattr(trainer.RunCheckpoint, "on_epoch_end", original)
+    fake_clock(monkeypatch)  # the restarted process's clock starts again at 0; the 60 s already used are in state
+    resumed = trainer.train(cfg, str(tmp_path / "resumed"))
+    a, b = json.loads(resumed.metrics.read_text()), straight
+    assert a["epochs"] == b["epochs"] == 3 and a["weights_sha256"] == b["weights_sha256"]
+    lrs = [r["lr"] for r in resumed.read_history()]
+    assert lrs[1] < 0.5 * lrs[0]  # the plan written with epoch 1 was followed after the restart
+
+
 def test_an_early_stop_survives_a_kill_during_the_final_evaluation(small_book, tmp_path, monkeypatch):
     from tfseq.tasks.lm import LMTask
 

@@ -100,7 +100,8 @@ class TrainConfig:
     early_stopping: int = 0  # stop after this many epochs without a better `monitor`, keep the best; 0 = never
     monitor: str = "val_loss"  # what early stopping and the best epoch go by: val_loss | val_accuracy (classifiers)
     class_weight: str = "none"  # classifiers: none | balanced (weights each class by n / (k * its count) in training)
-    max_minutes: float = 0.0  # stop when another epoch (timed as the last) would cross this training budget; 0 = none
+    max_minutes: float = 0.0  # stop when another epoch (timed as the last) would cross this training budget, and pace
+    # the cosine by it: it reaches its floor when the budget or the epochs run out, whichever comes first; 0 = none
     jit_compile: bool = False  # compile the training step with XLA (pays off for fixed-shape batches on a CPU)
     mixed_precision: bool = False  # float16 compute, float32 weights, output layer and sampling (for GPUs)
     strategy: str = "default"  # default (one device) | mirrored (all local GPUs) | multiworker (TF_CONFIG)

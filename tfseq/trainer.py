@@ -20,6 +20,7 @@ from tfseq.errors import UserError, first_line
 from tfseq.files import atomic_save, write_json
 from tfseq.models.factory import build_model, cudnn_warnings, parameter_count
 from tfseq.runs import RunFolder, RunLock, choose_run_dir
+from tfseq.schedule import BudgetCosine, replan
 
 
 def make_task(cfg: RunConfig):
@@ -33,17 +34,13 @@ def make_optimizer(t: TrainConfig, total_steps: int) -> keras.optimizers.Optimiz
 
     Args:
         t: the train section of the config.
-        total_steps: batches in the whole run (epochs * steps per epoch), the length of a cosine schedule.
+        total_steps: batches in the whole run (epochs * steps per epoch), the length of a cosine schedule (with
+            train.max_minutes, the budget can shorten it: tfseq.schedule).
     """
     rate = t.learning_rate
     if t.lr_schedule == "cosine" or t.warmup_steps:
-        rate = keras.optimizers.schedules.CosineDecay(
-            initial_learning_rate=0.0 if t.warmup_steps else t.learning_rate,
-            decay_steps=max(1, total_steps - t.warmup_steps),
-            alpha=t.lr_min_ratio if t.lr_schedule == "cosine" else 1.0,
-            warmup_target=t.learning_rate if t.warmup_steps else None,
-            warmup_steps=t.warmup_steps,
-        )
+        rate = BudgetCosine(t.learning_rate, t.lr_min_ratio if t.lr_schedule == "cosine" else 1.0, t.warmup_steps,
+                            total_steps)
     if t.weight_decay:
         return LoggedAdamW(rate, weight_decay=t.weight_decay, global_clipnorm=t.clipnorm or None)
     return LoggedAdam(rate, global_clipnorm=t.clipnorm or None)
@@ -139,6 +136,13 @@ def gradient_log(model: keras.Model) -> dict:
     return optimizer.take_gradient_log() if isinstance(optimizer, GradientNormLog) else {}
 
 
+def lr_schedule(model: keras.Model) -> BudgetCosine | None:
+    """The model's optimizer's learning-rate schedule, when it is a BudgetCosine (else None)."""
+    optimizer = getattr(model.optimizer, "inner_optimizer", model.optimizer)
+    schedule = getattr(optimizer, "_learning_rate", None)
+    return schedule if isinstance(schedule, BudgetCosine) else None
+
+
 def seed_dropout(model: keras.Model, seed: int, epoch: int) -> None:
     """Sets every random generator of the model (dropout masks) to a state drawn from (seed, generator, epoch).
 
@@ -175,12 +179,17 @@ class RunCheckpoint(keras.callbacks.Callback):
         self.from_chief = from_chief or (lambda values: np.asarray(values, np.float64))
         self.failure = ""
         self._started = 0.0
+        self._epoch_first_step = 0
 
     def on_train_begin(self, logs=None):
         self._started = time.perf_counter() - self.state["train_seconds"]
 
     def on_epoch_begin(self, epoch, logs=None):
         seed_dropout(self.model, self.cfg.train.seed, epoch)
+        schedule = lr_schedule(self.model)
+        if schedule and self.state.get("lr_plan"):
+            schedule.set_plan(*self.state["lr_plan"])
+        self._epoch_first_step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
 
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
@@ -221,6 +230,11 @@ class RunCheckpoint(keras.callbacks.Callback):
         elif t.max_minutes and seconds + last_epoch > t.max_minutes * 60:
             stop = (f"time budget: {seconds / 60:.1f} of {t.max_minutes:g} minutes used, another epoch takes "
                     f"{last_epoch / 60:.1f}")
+        schedule = lr_schedule(self.model)
+        if t.max_minutes and schedule:
+            step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+            self.state["lr_plan"] = list(replan(schedule, step, seconds, last_epoch, step - self._epoch_first_step,
+                                                t.max_minutes * 60))
         self.history = [r for r in self.history if r["epoch"] <= epoch] + [row]
         self.run.write_history(self.history)
         # The decision to stop is written with the epoch it follows: a resumed run then ends where this one would.
@@ -280,7 +294,7 @@ def train(cfg: RunConfig, run_dir: str | None = None) -> RunFolder:
         except UserError as err:
             error = err
         # Every worker learns the chief's state, and the others then take the chief's weights.
-        shared = _all_started(total, error, _state_vector(state) if chief and not error else [0.0] * 6)
+        shared = _all_started(total, error, _state_vector(state) if chief and not error else [0.0] * 8)
         if not chief:
             state = _state_from_vector(state, shared)
         if cfg.train.strategy == "multiworker" and state["epoch"]:
@@ -435,15 +449,17 @@ def _state_vector(state: dict) -> list[float]:
     has_best = state.get("best_value") is not None
     return [float(state["epoch"]), float(state["train_seconds"]), float(has_best),
             float(state["best_value"]) if has_best else 0.0, float(state.get("best_epoch", 0)),
-            float(bool(state.get("stop_reason")))]
+            float(bool(state.get("stop_reason"))), *state.get("lr_plan", [0.0, 0.0])]
 
 
 def _state_from_vector(state: dict, values) -> dict:
-    epoch, seconds, has_best, best, best_epoch, stopped = (float(v) for v in values)
+    epoch, seconds, has_best, best, best_epoch, stopped, lr_offset, lr_rate = (float(v) for v in values)
     state = {**state, "epoch": int(epoch), "train_seconds": seconds,
              "stop_reason": "stopped by the chief" if stopped else ""}
     if has_best:
         state.update(best_value=best, best_epoch=int(best_epoch))
+    if lr_rate:  # a plan's rate is never 0
+        state["lr_plan"] = [lr_offset, lr_rate]
     return state
 
 

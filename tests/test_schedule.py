@@ -1,0 +1,64 @@
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from tfseq.schedule import BudgetCosine, replan
+
+
+def rates(schedule, steps):
+    return np.array([float(keras.ops.convert_to_numpy(schedule(s))) for s in steps])
+
+
+@pytest.mark.parametrize("warmup", [0, 10])
+def test_without_a_plan_it_is_keras_cosine_decay_with_warmup(warmup):
+    ours = BudgetCosine(2e-3, 0.05, warmup, 110)
+    theirs = keras.optimizers.schedules.CosineDecay(
+        0.0 if warmup else 2e-3, 110 - warmup, alpha=0.05, warmup_target=2e-3 if warmup else None,
+        warmup_steps=warmup)
+    steps = range(0, 130, 3)
+    np.testing.assert_allclose(rates(ours, steps), rates(theirs, steps), rtol=1e-5, atol=1e-9)
+
+
+def test_constant_after_the_warmup_when_the_floor_is_the_peak():
+    np.testing.assert_allclose(rates(BudgetCosine(1e-3, 1.0, 4, 50), [0, 2, 4, 30, 80]),
+                               [0.0, 5e-4, 1e-3, 1e-3, 1e-3], rtol=1e-6)
+
+
+def test_a_budget_slower_than_the_steps_ends_the_decay_when_it_runs_out():
+    schedule = BudgetCosine(1.0, 0.0, 0, 1000)
+    # The first epoch: 100 steps in 60 s of a 300 s budget. The steps say 10% done, the clock 20%, and at this pace
+    # the budget ends at step 500, where progress must reach 1.
+    offset, rate = replan(schedule, 100, 60.0, 60.0, 100, 300.0)
+    assert (offset, rate) == pytest.approx((0.0, 0.002))
+    schedule.set_plan(offset, rate)
+    assert schedule.progress_at(100) == pytest.approx(0.2)
+    assert schedule.progress_at(500) == pytest.approx(1.0)
+    np.testing.assert_allclose(rates(schedule, [100, 250, 500, 700]),
+                               [0.5 * (1 + math.cos(0.2 * math.pi)), 0.5, 0.0, 0.0], atol=1e-6)
+
+
+def test_a_machine_that_speeds_up_never_sends_the_rate_back_up():
+    schedule = BudgetCosine(1.0, 0.0, 0, 1000)
+    schedule.set_plan(*replan(schedule, 100, 60.0, 60.0, 100, 300.0))  # at 20%, 0.2% a step
+    # The next 100 steps took 6 s: the clock says 22%, the plan 40%; progress stays at 40% and the steps' own pace
+    # (0.1% a step) is the floor of the rate.
+    offset, rate = replan(schedule, 200, 66.0, 6.0, 100, 300.0)
+    assert rate == pytest.approx(0.001)
+    assert offset + 200 * rate == pytest.approx(0.4)
+
+
+def test_a_fast_machine_follows_the_steps():
+    schedule = BudgetCosine(1.0, 0.1, 5, 105)
+    offset, rate = replan(schedule, 25, 1.0, 1.0, 25, 3600.0)
+    assert (offset, rate) == pytest.approx((0.0, 0.01))
+
+
+def test_the_plan_is_no_optimizer_variable_and_the_config_round_trips():
+    schedule = BudgetCosine(3e-3, 0.05, 50, 800)
+    optimizer = keras.optimizers.Adam(schedule)
+    optimizer.build([keras.Variable(np.zeros(3, "float32"))])
+    assert not [v for v in optimizer.variables if "lr_" in v.name]
+    again = keras.optimizers.Adam.from_config(optimizer.get_config())
+    assert again._learning_rate.get_config() == schedule.get_config()
