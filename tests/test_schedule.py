@@ -26,33 +26,42 @@ def test_constant_after_the_warmup_when_the_floor_is_the_peak():
                                [0.0, 5e-4, 1e-3, 1e-3, 1e-3], rtol=1e-6)
 
 
-def test_a_budget_slower_than_the_steps_ends_the_decay_when_it_runs_out():
+def cosine(progress):
+    return 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def test_a_budget_slower_than_the_steps_ends_the_decay_with_the_last_epoch_that_fits():
     schedule = BudgetCosine(1.0, 0.0, 0, 1000)
-    # The first epoch: 100 steps in 60 s of a 300 s budget. The steps say 10% done, the clock 20%, and at this pace
-    # the budget ends at step 500, where progress must reach 1.
-    offset, rate = replan(schedule, 100, 60.0, 60.0, 100, 300.0)
-    assert (offset, rate) == pytest.approx((0.0, 0.002))
-    schedule.set_plan(offset, rate)
-    assert schedule.progress_at(100) == pytest.approx(0.2)
+    # The first epoch: 100 steps in 60 s of a 300 s budget. Four more such epochs fit (the fifth would cross it), so
+    # the 90% of the decay still to go is spread over their 400 steps: progress reaches 1 at step 500.
+    plan = replan(schedule, 100, 60.0, 60.0, 100, 300.0)
+    assert plan == pytest.approx((100, 0.1, 0.9 / 400))
+    schedule.set_plan(*plan)
+    assert schedule.progress_at(100) == pytest.approx(0.1)
     assert schedule.progress_at(500) == pytest.approx(1.0)
-    np.testing.assert_allclose(rates(schedule, [100, 250, 500, 700]),
-                               [0.5 * (1 + math.cos(0.2 * math.pi)), 0.5, 0.0, 0.0], atol=1e-6)
+    np.testing.assert_allclose(rates(schedule, [100, 300, 500, 700]), [cosine(0.1), cosine(0.55), 0.0, 0.0],
+                               atol=1e-6)
 
 
-def test_a_machine_that_speeds_up_never_sends_the_rate_back_up():
+def test_a_machine_that_speeds_up_goes_back_to_the_steps_and_never_sends_the_rate_up():
     schedule = BudgetCosine(1.0, 0.0, 0, 1000)
-    schedule.set_plan(*replan(schedule, 100, 60.0, 60.0, 100, 300.0))  # at 20%, 0.2% a step
-    # The next 100 steps took 6 s: the clock says 22%, the plan 40%; progress stays at 40% and the steps' own pace
-    # (0.1% a step) is the floor of the rate.
-    offset, rate = replan(schedule, 200, 66.0, 6.0, 100, 300.0)
-    assert rate == pytest.approx(0.001)
-    assert offset + 200 * rate == pytest.approx(0.4)
+    schedule.set_plan(*replan(schedule, 100, 60.0, 60.0, 100, 300.0))  # 1 at step 500
+    # The next 100 steps took 6 s: every planned epoch now fits, so the rest of the decay (from where the plan had
+    # got to, 32.5%) ends with the planned steps.
+    schedule.set_plan(*replan(schedule, 200, 66.0, 6.0, 100, 300.0))
+    assert schedule.progress_at(200) == pytest.approx(0.325)
+    assert schedule.progress_at(1000) == pytest.approx(1.0)
+
+
+def test_no_epoch_left_in_the_budget_ends_the_decay_at_once():
+    schedule = BudgetCosine(1.0, 0.0, 0, 1000)
+    schedule.set_plan(*replan(schedule, 100, 250.0, 60.0, 100, 300.0))
+    assert schedule.progress_at(101) == pytest.approx(1.0)
 
 
 def test_a_fast_machine_follows_the_steps():
     schedule = BudgetCosine(1.0, 0.1, 5, 105)
-    offset, rate = replan(schedule, 25, 1.0, 1.0, 25, 3600.0)
-    assert (offset, rate) == pytest.approx((0.0, 0.01))
+    assert replan(schedule, 25, 1.0, 1.0, 25, 3600.0) == pytest.approx((25, 0.2, 0.01))
 
 
 def test_the_plan_is_no_optimizer_variable_and_the_config_round_trips():

@@ -294,7 +294,7 @@ def train(cfg: RunConfig, run_dir: str | None = None) -> RunFolder:
         except UserError as err:
             error = err
         # Every worker learns the chief's state, and the others then take the chief's weights.
-        shared = _all_started(total, error, _state_vector(state) if chief and not error else [0.0] * 8)
+        shared = _all_started(total, error, _state_vector(state) if chief and not error else [0.0] * 10)
         if not chief:
             state = _state_from_vector(state, shared)
         if cfg.train.strategy == "multiworker" and state["epoch"]:
@@ -449,17 +449,18 @@ def _state_vector(state: dict) -> list[float]:
     has_best = state.get("best_value") is not None
     return [float(state["epoch"]), float(state["train_seconds"]), float(has_best),
             float(state["best_value"]) if has_best else 0.0, float(state.get("best_epoch", 0)),
-            float(bool(state.get("stop_reason"))), *state.get("lr_plan", [0.0, 0.0])]
+            float(bool(state.get("stop_reason"))), float("lr_plan" in state),
+            *state.get("lr_plan", [0.0, 0.0, 0.0])]
 
 
 def _state_from_vector(state: dict, values) -> dict:
-    epoch, seconds, has_best, best, best_epoch, stopped, lr_offset, lr_rate = (float(v) for v in values)
+    epoch, seconds, has_best, best, best_epoch, stopped, has_plan, *plan = (float(v) for v in values)
     state = {**state, "epoch": int(epoch), "train_seconds": seconds,
              "stop_reason": "stopped by the chief" if stopped else ""}
     if has_best:
         state.update(best_value=best, best_epoch=int(best_epoch))
-    if lr_rate:  # a plan's rate is never 0
-        state["lr_plan"] = [lr_offset, lr_rate]
+    if has_plan:
+        state["lr_plan"] = plan
     return state
 
 
