@@ -49,25 +49,30 @@ def test_tiny_text_is_learnt(tmp_path):
     assert metrics["val_loss"] < 0.2, metrics  # a uniform guess over 12 symbols costs 2.48 nats
 
 
+def train_killed_after_epoch(cfg, run_dir, epochs_done, monkeypatch):
+    """Trains `cfg` into `run_dir` and kills it (KeyboardInterrupt) right after epoch `epochs_done` is saved."""
+    original = trainer.RunCheckpoint.on_epoch_end
+
+    def crash(self, epoch, logs=None):
+        original(self, epoch, logs)
+        if epoch + 1 == epochs_done:
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(trainer.RunCheckpoint, "on_epoch_end", crash)
+        with pytest.raises(KeyboardInterrupt):
+            trainer.train(cfg, run_dir)
+
+
 def test_interrupted_run_resumes_to_the_same_weights(small_book, tmp_path, monkeypatch):
     overrides = dict(epochs=3, steps_per_epoch=6)
     cfg = tiny_charlm_config(small_book, **overrides)
     cfg.model.dropout = 0.2  # dropout masks must be redrawn identically after the resume
     straight = trainer.train(cfg, str(tmp_path / "straight"))
 
-    original = trainer.RunCheckpoint.on_epoch_end
-
-    def crash_after_epoch_2(self, epoch, logs=None):
-        original(self, epoch, logs)
-        if epoch == 1:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(trainer.RunCheckpoint, "on_epoch_end", crash_after_epoch_2)
-    with pytest.raises(KeyboardInterrupt):
-        trainer.train(cfg, str(tmp_path / "resumed"))
+    train_killed_after_epoch(cfg, str(tmp_path / "resumed"), 2, monkeypatch)
     half = RunFolder(tmp_path / "resumed")
     assert half.read_state()["epoch"] == 2 and not half.read_state()["finished"]
-    monkeypatch.setattr(trainer.RunCheckpoint, "on_epoch_end", original)
     resumed = trainer.train(cfg, str(tmp_path / "resumed"))
 
     assert [r["epoch"] for r in resumed.read_history()] == [1, 2, 3]
@@ -325,18 +330,8 @@ def test_a_run_under_a_time_budget_resumes_to_the_same_weights(small_book, tmp_p
     fake_clock(monkeypatch)
     straight = json.loads(trainer.train(cfg, str(tmp_path / "straight")).metrics.read_text())
 
-    original = trainer.RunCheckpoint.on_epoch_end
-
-    def crash_after_epoch_1(self, epoch, logs=None):
-        original(self, epoch, logs)
-        if epoch == 0:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(trainer.RunCheckpoint, "on_epoch_end", crash_after_epoch_1)
     fake_clock(monkeypatch)
-    with pytest.raises(KeyboardInterrupt):
-        trainer.train(cfg, str(tmp_path / "resumed"))
-    monkeypatch.setattr(trainer.RunCheckpoint, "on_epoch_end", original)
+    train_killed_after_epoch(cfg, str(tmp_path / "resumed"), 1, monkeypatch)
     fake_clock(monkeypatch)  # the restarted process's clock starts again at 0; the 60 s already used are in state
     resumed = trainer.train(cfg, str(tmp_path / "resumed"))
     a, b = json.loads(resumed.metrics.read_text()), straight
