@@ -59,6 +59,15 @@ def test_no_epoch_left_in_the_budget_ends_the_decay_at_once():
     assert schedule.progress_at(101) == pytest.approx(1.0)
 
 
+def test_a_plan_made_during_the_warmup_starts_the_decay_when_the_warmup_ends():
+    schedule = BudgetCosine(1.0, 0.0, 100, 1100)
+    # 50 steps in 30 s of a 300 s budget: 9 more such epochs fit, ending at step 500; the warm-up ends at step 100,
+    # so the whole decay is spread over steps 100-500.
+    assert replan(schedule, 50, 30.0, 30.0, 50, 300.0) == pytest.approx((100, 0.0, 1 / 400))
+    schedule.set_plan(*replan(schedule, 50, 30.0, 30.0, 50, 300.0))
+    np.testing.assert_allclose(rates(schedule, [50, 99, 100, 300, 500]), [0.5, 0.99, 1.0, 0.5, 0.0], atol=1e-6)
+
+
 def test_a_fast_machine_follows_the_steps():
     schedule = BudgetCosine(1.0, 0.1, 5, 105)
     assert replan(schedule, 25, 1.0, 1.0, 25, 3600.0) == pytest.approx((25, 0.2, 0.01))

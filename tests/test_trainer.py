@@ -323,6 +323,16 @@ def test_under_a_time_budget_the_cosine_follows_the_clock_to_its_floor(small_boo
     assert run.read_state()["lr_plan"] == pytest.approx([6, 1.0, 0.0])  # step 6, the decay done, nothing left
 
 
+def test_the_chiefs_state_reaches_the_other_workers_with_its_learning_rate_plan():
+    chief = {"epoch": 3, "train_seconds": 180.0, "best_value": 1.5, "best_epoch": 2, "stop_reason": "",
+             "lr_plan": [6.0, 0.75, 0.125]}
+    # The other workers add the vector of an empty state: zeros of the same length.
+    shared = np.add(trainer._state_vector(chief), trainer._state_vector({}))
+    other = trainer._state_from_vector({"data_fingerprint": "f"}, shared)
+    assert other == {**chief, "data_fingerprint": "f"}
+    assert "lr_plan" not in trainer._state_from_vector({}, trainer._state_vector({"epoch": 1, "train_seconds": 1}))
+
+
 def test_a_run_under_a_time_budget_resumes_to_the_same_weights(small_book, tmp_path, monkeypatch):
     cfg = tiny_charlm_config(small_book, epochs=6, steps_per_epoch=3, lr_schedule="cosine")
     cfg.train.max_minutes = 3.5  # 60 s epochs: the budget, not the steps, paces the cosine from epoch 2 on

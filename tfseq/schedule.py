@@ -5,9 +5,9 @@ A cosine sized in steps ends its decay only if every planned epoch runs; on a ma
 recipe was tuned on, the time budget stops the run half-way down the cosine, at a learning rate far above its floor.
 With `train.max_minutes` set, each epoch's end re-plans the rest of the decay from the clock: the epochs that still
 fit (each timed as the last, as the budget's stop rule times them) or the planned ones, whichever are fewer, share
-what is left of it. The plan is three numbers (a step, the progress there, the rate per step) written into state.json with the checkpoint and set again
-at each epoch's start, so a resumed run follows exactly the learning rates the uninterrupted one would have, and every
-worker of a multi-worker run the chief's.
+what is left of it. The plan is three numbers (a step, the progress there, the rate per step) written into state.json
+with the checkpoint and set again at each epoch's start, so a resumed run follows exactly the learning rates the
+uninterrupted one would have, and every worker of a multi-worker run the chief's.
 """
 from __future__ import annotations
 
@@ -70,7 +70,8 @@ class _Plan:
         def variable(value, name):
             return keras.Variable(value, dtype="float32", trainable=False, name=name)
 
-        self.start_step, self.start_progress = variable(start_step, "lr_start_step"), variable(start_progress, "lr_start")
+        self.start_step = variable(start_step, "lr_start_step")
+        self.start_progress = variable(start_progress, "lr_start_progress")
         self.rate = variable(rate, "lr_rate")
 
     def variables(self) -> tuple:
@@ -96,11 +97,13 @@ def replan(schedule: BudgetCosine, step: int, seconds: float, epoch_seconds: flo
         budget_seconds: the time budget (train.max_minutes * 60).
 
     Returns:
-        (step, progress at that step, rate per step): progress never goes back, and reaches 1 at the end of the last
-        epoch that fits.
+        (the step the plan starts from, the progress there, the rate per step): progress never goes back, and
+        reaches 1 at the end of the last epoch that fits.
     """
-    done = max(schedule.progress_at(step), (step - schedule.warmup_steps) / schedule.decay_steps)
+    # The decay starts after the warm-up: a plan made during it is anchored at its end.
+    start = max(step, schedule.warmup_steps)
+    done = max(schedule.progress_at(start), (start - schedule.warmup_steps) / schedule.decay_steps)
     fit = math.floor(max(0.0, budget_seconds - seconds) / epoch_seconds) if epoch_seconds > 0 else math.inf
-    steps_left = min(schedule.warmup_steps + schedule.decay_steps - step, fit * epoch_steps)
+    steps_left = min(schedule.warmup_steps + schedule.decay_steps, step + fit * epoch_steps) - start
     rate = (1.0 - done) / max(1, steps_left)
-    return float(step), done, rate
+    return float(start), done, rate

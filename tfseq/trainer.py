@@ -294,7 +294,7 @@ def train(cfg: RunConfig, run_dir: str | None = None) -> RunFolder:
         except UserError as err:
             error = err
         # Every worker learns the chief's state, and the others then take the chief's weights.
-        shared = _all_started(total, error, _state_vector(state) if chief and not error else [0.0] * 10)
+        shared = _all_started(total, error, _state_vector(state if chief and not error else {}))
         if not chief:
             state = _state_from_vector(state, shared)
         if cfg.train.strategy == "multiworker" and state["epoch"]:
@@ -445,9 +445,10 @@ def _chief_values(cfg: RunConfig, task, path: Path, run: RunFolder) -> list[np.n
 
 
 def _state_vector(state: dict) -> list[float]:
-    """The part of the chief's state every worker must share, as numbers (no NaN: the others add zeros)."""
+    """The part of the chief's state every worker must share, as numbers (no NaN: the others add zeros, the vector of
+    an empty state)."""
     has_best = state.get("best_value") is not None
-    return [float(state["epoch"]), float(state["train_seconds"]), float(has_best),
+    return [float(state.get("epoch", 0)), float(state.get("train_seconds", 0.0)), float(has_best),
             float(state["best_value"]) if has_best else 0.0, float(state.get("best_epoch", 0)),
             float(bool(state.get("stop_reason"))), float("lr_plan" in state),
             *state.get("lr_plan", [0.0, 0.0, 0.0])]
