@@ -37,6 +37,23 @@ def tiny_charlm_config(book: Path, **train):
     return load_config("charlm", "charlm_tiny", overrides)
 
 
+def train_killed_after_epoch(cfg, run_dir, epochs_done, monkeypatch):
+    """Trains `cfg` into `run_dir` and kills it (KeyboardInterrupt) right after epoch `epochs_done` is saved."""
+    from tfseq import trainer
+
+    original = trainer.RunCheckpoint.on_epoch_end
+
+    def crash(self, epoch, logs=None):
+        original(self, epoch, logs)
+        if epoch + 1 == epochs_done:
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(trainer.RunCheckpoint, "on_epoch_end", crash)
+        with pytest.raises(KeyboardInterrupt):
+            trainer.train(cfg, run_dir)
+
+
 # Training reviews; the test reviews below are other sentences, made of the training reviews' sentiment words, so a
 # test accuracy measures generalising, not memorising. "zyzzyva" appears only in test reviews.
 POSITIVE = ["A wonderful, moving film.<br /><br />Great acting!", "I loved it: brilliant and beautiful", "Superb! 10/10",

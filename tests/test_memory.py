@@ -37,6 +37,8 @@ CLASSIFIERS += [dict(cell="gru", units=4, embedding_dim=6, bigram_buckets=50, to
                      mask_zero=True, pooling=pooling) for pooling in ("last", "mean", "max")]
 CLASSIFIERS += [dict(cell="lstm", units=3, embedding_dim=2, layers=2, dropout=0.3, embedding_dropout=0.1,
                      head="multiclass", num_classes=3, hidden_units=7)]
+CLASSIFIERS += [dict(cell="gru", units=4, embedding_dim=3, bidirectional=True, mask_zero=True, pooling="max_mean",
+                     head=head, num_classes=4, ngram_buckets=40) for head in ("binary", "multiclass")]
 
 TAGGERS = [dict(cell=cell, units=6, embedding_dim=5, char_features=chars, layers=2, num_classes=4)
            for cell in ("lstm", "gru") for chars in (0, 7)]

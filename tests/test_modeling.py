@@ -107,6 +107,43 @@ def test_hashed_bigrams_see_word_pairs_and_keep_padding_invariance():
     assert not np.allclose(a[0, 1], b[0, 1])  # the same token after another one gets another pair embedding
 
 
+def test_ngram_bag_counts_each_distinct_ngram_once_and_ignores_padding():
+    from tfseq.models.layers import NgramBag
+
+    bag = NgramBag(1000, 3, 1)
+    ids = np.array([[5, 6, 5, 6, 0, 0], [5, 6, 7, 0, 0, 0]], np.int32)
+    hashes = bag.hashes(ids).numpy()
+    # Row 0: unigrams 5 6 5 6, bigrams (5 6) (6 5) (5 6), trigrams (5 6 5) (6 5 6); nothing reaches into padding.
+    assert (hashes >= 0).sum(axis=1).tolist() == [4 + 3 + 2, 3 + 2 + 1]
+    assert len(set(hashes[0][hashes[0] >= 0])) == 2 + 2 + 2
+    bag.build(ids.shape)
+    bag.table.embeddings.assign(np.ones((1000, 1), np.float32))
+    # Every distinct n-gram's row (all ones) once, over sqrt(distinct n-grams): 6 / sqrt(6) in both rows.
+    np.testing.assert_allclose(bag(ids).numpy(), [[6 ** 0.5], [6 ** 0.5]], rtol=1e-6)
+    np.testing.assert_allclose(bag(ids[:, :4]).numpy(), bag(ids).numpy())
+
+
+def test_ngram_logits_add_to_the_head_and_keep_padding_invariance():
+    cfg = ModelConfig(cell="gru", units=5, bidirectional=True, embedding_dim=4, head="multiclass", num_classes=3,
+                      mask_zero=True, pooling="max_mean", ngram_buckets=128, ngram_order=2)
+    model = build_model(cfg, V)
+    plain = build_model(ModelConfig(**{**cfg.__dict__, "ngram_buckets": 0}), V)
+    assert model.count_params() == plain.count_params() + 128 * 3 == parameter_count(cfg, V)
+    ids = np.array([[5, 2, 7, 1, 9]], np.int32)
+    np.testing.assert_allclose(model(ids).numpy(), model(np.pad(ids, [[0, 0], [0, 4]])).numpy(), rtol=1e-5)
+    table = model.get_layer("ngrams").table
+    before = model(ids).numpy()
+    table.embeddings.assign(np.tile([[0.0, 3.0, 0.0]], (128, 1)).astype(np.float32))
+    after = model(ids).numpy()
+    np.testing.assert_allclose(after.sum(axis=1), 1.0, rtol=1e-5)
+    assert after[0, 1] > before[0, 1] + 0.5  # the n-gram logits moved the softmax towards class 1
+
+
+def test_ngram_bag_is_for_classifiers_only():
+    with pytest.raises(UserError, match="model.ngram_buckets is for classifiers"):
+        build_model(ModelConfig(units=4, embedding_dim=2, ngram_buckets=64), V)
+
+
 def test_bidirectional_language_model_is_refused():
     with pytest.raises(UserError, match="bidirectional = true cannot be used with head = .next_token."):
         build_model(ModelConfig(bidirectional=True, units=4, embedding_dim=2), V)

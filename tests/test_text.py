@@ -60,3 +60,16 @@ def test_corrupt_vocab_files(tmp_path):
         load_vocab(bad)
     with pytest.raises(UserError, match="is missing"):
         load_vocab(tmp_path / "none.json")
+
+
+def test_the_words_tokenizers_cut_a_review_as_the_word_lm_reads_imdb():
+    from tfseq.data import corpus, words
+    from tfseq.data.text import tokenize
+
+    review = "I didn't like it.<br /><br />It's BAD, said Pencroft's dog!<br />No."
+    tokens = [t.decode() for t in tokenize([review], "words_lower").to_list()[0]]
+    assert tokens == ["i", "didn", "'t", "like", "it", ".", "\n\n", "it", "'s", "bad", ",", "said", "pencroft", "'s",
+                      "dog", "!", "no", "."]
+    # The LM's IMDb corpus turns each HTML break into a newline before tokenizing: the same tokens.
+    assert [t.decode() for t in words.tokenize([corpus._BREAK.sub("\n", review)], True).to_list()[0]] == tokens
+    assert tokenize([review], "words").to_list()[0][:1] == [b"I"]

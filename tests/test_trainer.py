@@ -5,7 +5,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import tiny_charlm_config
+from conftest import tiny_charlm_config, train_killed_after_epoch
 from tfseq import runs, trainer
 from tfseq.config import ModelConfig
 from tfseq.errors import UserError
@@ -47,21 +47,6 @@ def test_tiny_text_is_learnt(tmp_path):
     run = trainer.train(cfg, str(tmp_path / "run"))
     metrics = json.loads(run.metrics.read_text())
     assert metrics["val_loss"] < 0.2, metrics  # a uniform guess over 12 symbols costs 2.48 nats
-
-
-def train_killed_after_epoch(cfg, run_dir, epochs_done, monkeypatch):
-    """Trains `cfg` into `run_dir` and kills it (KeyboardInterrupt) right after epoch `epochs_done` is saved."""
-    original = trainer.RunCheckpoint.on_epoch_end
-
-    def crash(self, epoch, logs=None):
-        original(self, epoch, logs)
-        if epoch + 1 == epochs_done:
-            raise KeyboardInterrupt
-
-    with monkeypatch.context() as patch:
-        patch.setattr(trainer.RunCheckpoint, "on_epoch_end", crash)
-        with pytest.raises(KeyboardInterrupt):
-            trainer.train(cfg, run_dir)
 
 
 def test_interrupted_run_resumes_to_the_same_weights(small_book, tmp_path, monkeypatch):

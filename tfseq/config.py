@@ -29,7 +29,8 @@ class TextEncoding:
     """How word-level texts are tokenized, encoded and batched (the [data] section of classifier tasks)."""
 
     limit: int = 0  # keep only this many texts of each split, a stratified sample (tiny runs); 0 = all
-    tokenizer: str = "book"  # book: tfds Tokenizer's tokens | lower: lowercased, "<br />" removed, same splitting
+    tokenizer: str = "book"  # book: tfds Tokenizer's tokens | lower: lowercased, "<br />" removed, same splitting |
+    # words / words_lower: the word LM's tokens (punctuation marks and "n't" / "'s" kept), case kept / lowercased
     max_tokens: int = 0  # vocabulary cap, most frequent tokens first; 0 = every token of the training split
     min_count: int = 1  # leave out tokens seen fewer times than this in the training split
     max_length: int = 0  # tokens kept per text; 0 = all
@@ -38,7 +39,7 @@ class TextEncoding:
     pad_multiple: int = 16  # pad each batch's length up to a multiple of this (1-1024): few shapes, few retraces
 
     def check(self) -> None:
-        check_choice("data.tokenizer", self.tokenizer, ("book", "lower"))
+        check_choice("data.tokenizer", self.tokenizer, ("book", "lower", "words", "words_lower"))
         check_choice("data.truncate", self.truncate, ("last", "first"))
         for key in ("limit", "max_tokens", "max_length"):
             check_range(f"data.{key}", getattr(self, key), 0, math.inf)
@@ -63,6 +64,11 @@ class ModelConfig:
     pooling: str = "last"  # classifiers: last state | mean | max | max_mean (both, concatenated) over time
     hidden_units: int = 0  # classifiers: a Dense(relu) layer of this size before the head; 0 = none
     bigram_buckets: int = 0  # classifiers: add a hashed embedding of each (previous, current) token pair; 0 = off
+    ngram_buckets: int = 0  # classifiers: hash buckets of a linear model of each text's distinct word n-grams, added
+    # to the head's logits and learnt with the RNN (NBSVM's binarised features); 0 = off
+    ngram_order: int = 3  # the longest n-gram of that linear model (1-8)
+    init_from: str = ""  # classifiers: a word LM's run folder; its embedding rows (by token) and recurrent layers
+    # start the model (pretraining); "" = fresh weights
     tie_embeddings: bool = False  # language models: logits = Dense(embedding_dim)(last layer) @ embedding^T (tied output)
     char_features: int = 0  # taggers: filters of a character CNN over each word, added to its embedding; 0 = off
     head: str = "next_token"  # next_token (logits over the vocabulary) | binary (sigmoid) | multiclass (softmax) |
@@ -80,6 +86,8 @@ class ModelConfig:
         check_choice("model.pooling", self.pooling, ("last", "mean", "max", "max_mean"))
         check_range("model.hidden_units", self.hidden_units, 0, math.inf)
         check_range("model.bigram_buckets", self.bigram_buckets, 0, math.inf)
+        check_range("model.ngram_buckets", self.ngram_buckets, 0, math.inf)
+        check_range("model.ngram_order", self.ngram_order, 1, 8)
         check_range("model.char_features", self.char_features, 0, 4096)
         # The head's own rules are checked with the task (tfseq.tasks.base.TaskSpec.check).
 

@@ -19,6 +19,7 @@ from tfseq.distribute import build_before_fit, is_chief, make_strategy, shard_by
 from tfseq.errors import UserError, first_line
 from tfseq.files import atomic_save, write_json
 from tfseq.models.factory import build_model, cudnn_warnings, parameter_count
+from tfseq.models.transfer import init_from_run
 from tfseq.runs import RunFolder, RunLock, choose_run_dir
 from tfseq.schedule import BudgetCosine, replan
 
@@ -291,6 +292,9 @@ def train(cfg: RunConfig, run_dir: str | None = None) -> RunFolder:
             elif state.get("checkpoint"):
                 with strategy.scope():
                     _load_weights(model, run.checkpoints / state["checkpoint"], run)
+            if cfg.model.init_from and not state.get("checkpoint"):
+                with strategy.scope():
+                    print(init_from_run(model, task.vocab, cfg.model.init_from), flush=True)
         except UserError as err:
             error = err
         # Every worker learns the chief's state, and the others then take the chief's weights.

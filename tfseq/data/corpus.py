@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from tfseq.data import imdb, sources
-from tfseq.data.text import read_text
+from tfseq.data.text import HTML_BREAK, read_text
 from tfseq.errors import UserError
 
-_BREAK = re.compile(r"<br\s*/?>")
+_BREAK = re.compile(HTML_BREAK)
 
 
 @dataclass

@@ -93,7 +93,9 @@ EOD_CHAR = "\x1e"  # a char-LM's end of document (the record separator, absent f
 
 # book / lower: classifiers' tokenizers (below); split / split_lower: taggers' (whitespace only: their training
 # tokens come already split, as in CoNLL files, and a served text is split the same way).
-TOKENIZERS = ("book", "lower", "split", "split_lower")
+# An HTML line break as IMDb reviews write it (RE2).
+HTML_BREAK = r"<br\s*/?>"
+TOKENIZERS = ("book", "lower", "words", "words_lower", "split", "split_lower")
 
 
 @functools.lru_cache(maxsize=None)
@@ -131,7 +133,11 @@ def tokenize(texts, tokenizer: str = "book", variant: int = 0):
         texts: tf.string [n].
         tokenizer: "book": exactly the tokens of `tfds.deprecated.text.Tokenizer()` (case kept, split on runs of
             non-word characters); "lower": "<br />" line breaks removed, lowercased, then split the same way;
-            "split": split on whitespace only; "split_lower": lowercased, then split on whitespace.
+            "words" / "words_lower": the word language model's tokens (tfseq.data.words: words, each punctuation
+            mark, contractions' "'s" / "n't", paragraph breaks), "<br />" read as a line break as the LM's IMDb
+            corpus reads it, case kept / lowercased, so a classifier can start from an LM's weights
+            (model.init_from); "split": split on whitespace only; "split_lower": lowercased, then split on
+            whitespace.
 
     Returns:
         A tf.RaggedTensor of tokens, [n, (tokens)].
@@ -140,8 +146,12 @@ def tokenize(texts, tokenizer: str = "book", variant: int = 0):
 
     if tokenizer in ("split", "split_lower"):
         return tf.strings.split(tf.strings.lower(texts, encoding="utf-8") if tokenizer == "split_lower" else texts)
+    if tokenizer in ("words", "words_lower"):
+        from tfseq.data import words
+
+        return words.tokenize(tf.strings.regex_replace(texts, HTML_BREAK, "\n"), tokenizer == "words_lower")
     if tokenizer == "lower":
-        texts = tf.strings.lower(tf.strings.regex_replace(texts, r"<br\s*/?>", " "), encoding="utf-8")
+        texts = tf.strings.lower(tf.strings.regex_replace(texts, HTML_BREAK, " "), encoding="utf-8")
     return tf.strings.split(tf.strings.regex_replace(texts, separator_pattern(variant), " "))
 
 
@@ -151,7 +161,7 @@ class WordVocab:
 
     Args:
         tokens: the kept tokens, in order of first appearance in the training split (the textbook's order).
-        tokenizer: "book" or "lower", the tokenizer the tokens came from.
+        tokenizer: one of TOKENIZERS, the tokenizer the tokens came from.
     """
 
     tokens: list[str]

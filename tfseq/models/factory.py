@@ -12,7 +12,7 @@ from keras import layers
 from tfseq.config import ModelConfig
 from tfseq.errors import UserError
 from tfseq.models.heads import get_head
-from tfseq.models.layers import CharCNN, HashedBigrams, ReversibleEmbedding, TimePooling, TokenDropout
+from tfseq.models.layers import CharCNN, HashedBigrams, NgramBag, ReversibleEmbedding, TimePooling, TokenDropout
 
 # A tagger's character CNN (model.char_features): each word's first and last MAX_WORD_CHARS / 2 characters, as code
 # points hashed into CHAR_BUCKETS ids (0: padding; no character vocabulary to store or to miss), embedded in
@@ -91,8 +91,10 @@ def build_model(cfg: ModelConfig, vocab_size: int, num_classes: int = 0, statefu
     if vocab_size < 2:
         raise UserError(f"the vocabulary has {vocab_size} entries; a model needs at least 2")
     inputs, features, embedding = build_backbone(cfg, vocab_size, head.per_step, stateful_batch)
-    outputs = head.build(features, vocab_size, num_classes or cfg.num_classes,
-                         embedding if cfg.tie_embeddings else None)
+    num_classes = num_classes or cfg.num_classes
+    ngrams = (NgramBag(cfg.ngram_buckets, cfg.ngram_order, head.width(vocab_size, num_classes), dtype="float32",
+                       name="ngrams")(inputs) if cfg.ngram_buckets else None)
+    outputs = head.build(features, vocab_size, num_classes, embedding if cfg.tie_embeddings else None, ngrams)
     names = {"next_token": "char_lm", "per_token": "tagger"}
     return keras.Model(inputs, outputs, name=names.get(head.name, "classifier"))
 
@@ -121,7 +123,7 @@ def parameter_count(cfg: ModelConfig, vocab_size: int, num_classes: int = 0) -> 
     if cfg.tie_embeddings:  # a projection to embedding_dim; the logits reuse the embedding matrix
         return total + width * cfg.embedding_dim + cfg.embedding_dim
     outputs = head.width(vocab_size, num_classes or cfg.num_classes)
-    return total + width * outputs + outputs
+    return total + width * outputs + outputs + cfg.ngram_buckets * outputs
 
 
 def reset_states(model: keras.Model) -> None:

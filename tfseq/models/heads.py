@@ -37,6 +37,12 @@ class Head(ABC):
         if cfg.char_features and self.name != PerTokenHead.name:
             raise UserError(f"model.char_features is for taggers (head = 'per_token'), not head = {self.name!r}; set "
                             "it to 0")
+        if cfg.ngram_buckets and not self.classifier:
+            raise UserError(f"model.ngram_buckets is for classifiers (a linear model of each text's n-grams), not head "
+                            f"= {self.name!r}; set it to 0")
+        if cfg.init_from and not self.classifier:
+            raise UserError(f"model.init_from starts a classifier from a language model, not head = {self.name!r}; "
+                            "set it to \"\"")
 
     def check_classes(self, classes: list[str]) -> None:
         """Raises UserError when the head cannot label texts with these classes."""
@@ -45,14 +51,19 @@ class Head(ABC):
     def width(self, vocab_size: int, num_classes: int) -> int:
         """Units of the output layer."""
 
-    def build(self, x, vocab_size: int, num_classes: int, embedding=None):
+    def build(self, x, vocab_size: int, num_classes: int, embedding=None, extra_logits=None):
         """The output layer on the backbone's features `x` (float32 even under mixed precision: the loss, softmax
         and sampling need the range). `embedding`: the input embedding layer, for a head that ties its output to
-        it."""
+        it. `extra_logits`: logits of another model of the text (model.ngram_buckets), added before the
+        activation."""
         import keras
 
-        return keras.layers.Dense(self.width(vocab_size, num_classes), activation=self.activation, dtype="float32",
-                                  name=self.layer_name)(x)
+        width = self.width(vocab_size, num_classes)
+        if extra_logits is None:
+            return keras.layers.Dense(width, activation=self.activation, dtype="float32", name=self.layer_name)(x)
+        logits = keras.layers.Dense(width, dtype="float32", name="rnn_logits")(x)
+        logits = keras.layers.Add(dtype="float32", name="logits_sum")([logits, extra_logits])
+        return keras.layers.Activation(self.activation, dtype="float32", name=self.layer_name)(logits)
 
     activation = None
     layer_name = "output"
@@ -88,7 +99,7 @@ class NextTokenHead(Head):
     def width(self, vocab_size: int, num_classes: int) -> int:
         return vocab_size
 
-    def build(self, x, vocab_size: int, num_classes: int, embedding=None):
+    def build(self, x, vocab_size: int, num_classes: int, embedding=None, extra_logits=None):
         """Dense logits; or, with a tied `embedding` (a ReversibleEmbedding), a projection to its width and then its
         transposed matrix: (units x embedding_dim + embedding_dim) weights instead of (units x vocab + vocab), and
         as many fewer multiply-adds per token."""

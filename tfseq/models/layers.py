@@ -109,6 +109,63 @@ class HashedBigrams(layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="tfseq")
+class NgramBag(layers.Layer):
+    """A linear model of a text's word n-grams, beside the recurrent one: each distinct 1..`order`-gram of the text
+    (counted once, as NBSVM's binarised features) hashed into `buckets` rows of a `width`-wide table, the rows summed
+    and scaled by 1 / sqrt(distinct n-grams), to be added to the head's logits.
+
+    N-grams are hashed from the ids in the graph (FNV-style: multiply and xor in int32, wrapping), so the input
+    pipeline and the exported model need nothing extra. An n-gram that reaches into padding is left out. Duplicates
+    are found by sorting each text's hashes, so the cost grows as t log t with the text's length t.
+
+    Args:
+        buckets: rows of the table (hash buckets shared by every order).
+        order: the longest n-gram (1: words only).
+        width: outputs (the head's logits: 1 for a binary head, k for k classes).
+    """
+
+    def __init__(self, buckets: int, order: int, width: int, **kwargs):
+        super().__init__(**kwargs)
+        self.buckets, self.order, self.width = buckets, order, width
+        self.table = layers.Embedding(buckets, width, embeddings_initializer="zeros", name="table")
+
+    def build(self, input_shape):
+        self.table.build(input_shape)
+
+    def hashes(self, ids):
+        """int32 [batch, time * order]: each n-gram's bucket, or -1 where it reaches into padding."""
+        ids = ops.cast(ids, "int32")
+        valid = ops.not_equal(ids, 0)
+        h, ok, found = ops.zeros_like(ids), ops.ones_like(valid), []
+        for n in range(self.order):
+            # The n-gram ending at t: the tokens t-n .. t; its order is mixed in so orders do not collide.
+            back = ops.pad(ids[:, :-n], [[0, 0], [n, 0]]) if n else ids
+            back_ok = ops.pad(valid[:, :-n], [[0, 0], [n, 0]]) if n else valid
+            h = ops.bitwise_xor(h * 16777619, back + 7919 * (n + 1))
+            ok = ops.logical_and(ok, back_ok)
+            found.append(ops.where(ok, ops.mod(h, self.buckets), -1))
+        return ops.concatenate(found, axis=1)
+
+    def call(self, ids):
+        ranked = ops.sort(self.hashes(ids), axis=1)
+        previous = ops.pad(ranked[:, :-1], [[0, 0], [1, 0]], constant_values=-1)
+        first = ops.cast(ops.logical_and(ops.greater_equal(ranked, 0), ops.not_equal(ranked, previous)),
+                         self.compute_dtype)
+        rows = self.table(ops.maximum(ranked, 0)) * ops.expand_dims(first, -1)
+        count = ops.maximum(ops.sum(first, axis=1, keepdims=True), 1.0)
+        return ops.sum(rows, axis=1) / ops.sqrt(count)
+
+    def compute_mask(self, ids, mask=None):
+        return None
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.width)
+
+    def get_config(self):
+        return {**super().get_config(), "buckets": self.buckets, "order": self.order, "width": self.width}
+
+
+@keras.saving.register_keras_serializable(package="tfseq")
 class ReversibleEmbedding(layers.Embedding):
     """An Embedding whose matrix also maps vectors back to logits over the vocabulary: `layer(x, reverse=True)` is
     x @ embeddings^T. A language model's output tied to its input embedding (Press & Wolf 2017) shares one

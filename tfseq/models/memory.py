@@ -247,7 +247,8 @@ def make_plan(cfg, source: str = "", vocab_size: int = 0, time_steps: int = 0, n
 def layer_parameters(layer) -> int | None:
     """A layer's parameter count by formula, from its settings and input width (never from its weights).
 
-    Formulas: Embedding (also ReversibleEmbedding) vocab x dim; HashedBigrams buckets x dim; CharCNN buckets x dim +
+    Formulas: Embedding (also ReversibleEmbedding) vocab x dim; HashedBigrams buckets x dim; NgramBag buckets x
+    width; CharCNN buckets x dim +
     width x dim x filters + filters; Dense in x units (+ units);
     Conv1D kernel x in / groups x filters (+ filters); per gate, x W + h U + b: LSTM 4, GRU 3 (a second bias with
     reset_after), SimpleRNN 1; Bidirectional twice its layer; 0 for layers without weights.
@@ -257,12 +258,14 @@ def layer_parameters(layer) -> int | None:
     """
     from keras import layers
 
-    from tfseq.models.layers import CharCNN, HashedBigrams
+    from tfseq.models.layers import CharCNN, HashedBigrams, NgramBag
 
     if isinstance(layer, layers.Embedding):
         return layer.input_dim * layer.output_dim
     if isinstance(layer, HashedBigrams):
         return layer.buckets * layer.dim
+    if isinstance(layer, NgramBag):
+        return layer.buckets * layer.width
     if isinstance(layer, CharCNN):
         return layer.buckets * layer.dim + layer.width * layer.dim * layer.filters + layer.filters
     if type(layer).__name__ in WEIGHTLESS:
