@@ -19,10 +19,10 @@ def test_every_pipeline_loads_and_round_trips(path):
 
 
 def test_default_pipeline_and_overrides():
-    cfg = load_config("charlm", None, ["model.cell=gru", "train.learning_rate=2e-3", "model.bidirectional=false",
+    cfg = load_config("charlm", None, ["model.cell=lstm", "train.learning_rate=2e-3", "model.bidirectional=false",
                                        "data.start_marker='CHAPTER I'", "train.epochs=3"])
     assert cfg.pipeline == "charlm_quick"
-    assert (cfg.model.cell, cfg.train.learning_rate, cfg.train.epochs) == ("gru", 2e-3, 3)
+    assert (cfg.model.cell, cfg.train.learning_rate, cfg.train.epochs) == ("lstm", 2e-3, 3)
     assert cfg.data.start_marker == "CHAPTER I"
 
 
