@@ -51,6 +51,7 @@ def test_shared_tokens_take_the_lms_rows_and_the_forward_layer_its_weights(news_
     for mine, fresh in zip(layer.backward_layer.get_weights(), fresh_backward):
         np.testing.assert_array_equal(mine, fresh)
     assert f"embedding rows of {len(shared):,} of {len(task.vocab.tokens):,} tokens" in line
+    assert f"the LM has {len(lm.vocab.tokens):,}" in line and "tokenize as the LM did" not in line
     assert "1 recurrent layer (forward directions; the backward ones start fresh)" in line
 
 
@@ -76,6 +77,12 @@ def test_a_model_that_does_not_fit_is_refused_with_the_setting_to_change(news_cs
     task, model = classifier(news_csv, word_lm, override)
     with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):
         init_from_run(model, task.vocab, str(word_lm))
+
+
+def test_another_tokenizer_is_named_when_few_tokens_are_shared(news_csv, word_lm):
+    task, model = classifier(news_csv, word_lm, "data.tokenizer=book")
+    assert "tokenize as the LM did (data.tokenizer = 'words_lower', not 'book')" in init_from_run(
+        model, task.vocab, str(word_lm))
 
 
 def test_a_stacked_bidirectional_model_is_refused(small_book, news_csv, tmp_path):

@@ -7,7 +7,7 @@ from pathlib import Path
 from tfseq.errors import UserError
 from tfseq.models.factory import rnn_layers
 
-# Below this share of the classifier's tokens found in the LM's vocabulary, the message says how to raise it.
+# Below this share of the tokens the two vocabularies could share, the message names the LM's tokenizer.
 LOW_COVERAGE = 0.5
 
 
@@ -71,11 +71,12 @@ def init_from_run(model, vocab, path: str) -> str:
         target.set_weights(src.get_weights())
     copied = min(len(src_layers), len(layers_here))
     known = sum(row is not None for row in found)
-    line = (f"started from {path}: embedding rows of {known:,} of {len(found):,} tokens (the rest: its {UNK} row), "
-            f"{copied} recurrent layer{'s' * (copied != 1)}"
+    line = (f"started from {path}: embedding rows of {known:,} of {len(found):,} tokens (the rest: its {UNK} row; "
+            f"the LM has {len(tokens):,}), {copied} recurrent layer{'s' * (copied != 1)}"
             + (" (forward directions; the backward ones start fresh)" if any(
                 isinstance(d, layers.Bidirectional) for d in layers_here[:copied]) else ""))
-    if known < LOW_COVERAGE * len(found):
-        line += (f"; only {known / max(len(found), 1):.0%} of the tokens are the LM's: tokenize as it did "
-                 f"(data.tokenizer = {'words_lower' if source.vocab.lowercase else 'words'!r})")
+    lm_tokenizer = "words_lower" if source.vocab.lowercase else "words"
+    if known < LOW_COVERAGE * min(len(found), len(tokens)) and vocab.tokenizer != lm_tokenizer:
+        line += (f"; few tokens are shared: tokenize as the LM did (data.tokenizer = {lm_tokenizer!r}, not "
+                 f"{vocab.tokenizer!r})")
     return line
