@@ -406,7 +406,8 @@ def _compiled_model(cfg: RunConfig, task, strategy) -> keras.Model:
     if needed > available:
         raise UserError(f"the model has {params:,} parameters: about {needed / 2**30:.1f} GiB to train (weights, "
                         f"gradients, optimizer state), more than this machine's {available / 2**30:.1f} GiB; lower "
-                        "model.embedding_dim, model.units, model.layers, model.bigram_buckets or data.max_tokens")
+                        "model.embedding_dim, model.units, model.layers, model.bigram_buckets, model.ngram_buckets or "
+                        "data.max_tokens")
     keras.utils.set_random_seed(cfg.train.seed)
     policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy("mixed_float16" if cfg.train.mixed_precision else "float32")
