@@ -121,6 +121,11 @@ def test_ngram_bag_counts_each_distinct_ngram_once_and_ignores_padding():
     # Every distinct n-gram's row (all ones) once, over sqrt(distinct n-grams): 6 / sqrt(6) in both rows.
     np.testing.assert_allclose(bag(ids).numpy(), [[6 ** 0.5], [6 ** 0.5]], rtol=1e-6)
     np.testing.assert_allclose(bag(ids[:, :4]).numpy(), bag(ids).numpy())
+    scaled = NgramBag(1000, 3, 1, scale=4.0)
+    scaled.build(ids.shape)
+    scaled.table.embeddings.assign(np.ones((1000, 1), np.float32))
+    np.testing.assert_allclose(scaled(ids).numpy(), 4 * bag(ids).numpy(), rtol=1e-6)
+    assert NgramBag.from_config(scaled.get_config()).scale == 4.0
 
 
 def test_ngram_logits_add_to_the_head_and_keep_padding_invariance():

@@ -67,6 +67,8 @@ class ModelConfig:
     ngram_buckets: int = 0  # classifiers: hash buckets of a linear model of each text's distinct word n-grams, added
     # to the head's logits and learnt with the RNN (NBSVM's binarised features); 0 = off
     ngram_order: int = 3  # the longest n-gram of that linear model (1-8)
+    ngram_scale: float = 1.0  # multiplies that linear model's logits; its table starts at zero, so under Adam this is
+    # its learning rate over the rest of the model's (rare n-grams move further per step, as in NBSVM)
     init_from: str = ""  # classifiers: a word LM's run folder; its embedding rows (by token) and recurrent layers
     # start the model (pretraining); "" = fresh weights
     tie_embeddings: bool = False  # language models: logits = Dense(embedding_dim)(last layer) @ embedding^T (tied output)
@@ -88,6 +90,7 @@ class ModelConfig:
         check_range("model.bigram_buckets", self.bigram_buckets, 0, math.inf)
         check_range("model.ngram_buckets", self.ngram_buckets, 0, math.inf)
         check_range("model.ngram_order", self.ngram_order, 1, 8)
+        check_range("model.ngram_scale", self.ngram_scale, 0.0, math.inf)
         check_range("model.char_features", self.char_features, 0, 4096)
         # The head's own rules are checked with the task (tfseq.tasks.base.TaskSpec.check).
 

@@ -112,7 +112,7 @@ class HashedBigrams(layers.Layer):
 class NgramBag(layers.Layer):
     """A linear model of a text's word n-grams, beside the recurrent one: each distinct 1..`order`-gram of the text
     (counted once, as NBSVM's binarised features) hashed into `buckets` rows of a `width`-wide table, the rows summed
-    and scaled by 1 / sqrt(distinct n-grams), to be added to the head's logits.
+    and scaled by `scale` / sqrt(distinct n-grams), to be added to the head's logits.
 
     N-grams are hashed from the ids in the graph (FNV-style: multiply and xor in int32, wrapping), so the input
     pipeline and the exported model need nothing extra. An n-gram that reaches into padding is left out. Duplicates
@@ -122,11 +122,13 @@ class NgramBag(layers.Layer):
         buckets: rows of the table (hash buckets shared by every order).
         order: the longest n-gram (1: words only).
         width: outputs (the head's logits: 1 for a binary head, k for k classes).
+        scale: multiplies the output. The table starts at zero and Adam moves each weight by about its learning
+            rate per step whatever the gradient's size, so this is the table's learning rate over the rest.
     """
 
-    def __init__(self, buckets: int, order: int, width: int, **kwargs):
+    def __init__(self, buckets: int, order: int, width: int, scale: float = 1.0, **kwargs):
         super().__init__(**kwargs)
-        self.buckets, self.order, self.width = buckets, order, width
+        self.buckets, self.order, self.width, self.scale = buckets, order, width, float(scale)
         self.table = layers.Embedding(buckets, width, embeddings_initializer="zeros", name="table")
 
     def build(self, input_shape):
@@ -153,7 +155,7 @@ class NgramBag(layers.Layer):
                          self.compute_dtype)
         rows = self.table(ops.maximum(ranked, 0)) * ops.expand_dims(first, -1)
         count = ops.maximum(ops.sum(first, axis=1, keepdims=True), 1.0)
-        return ops.sum(rows, axis=1) / ops.sqrt(count)
+        return ops.sum(rows, axis=1) * (self.scale / ops.sqrt(count))
 
     def compute_mask(self, ids, mask=None):
         return None
@@ -162,7 +164,8 @@ class NgramBag(layers.Layer):
         return (input_shape[0], self.width)
 
     def get_config(self):
-        return {**super().get_config(), "buckets": self.buckets, "order": self.order, "width": self.width}
+        return {**super().get_config(), "buckets": self.buckets, "order": self.order, "width": self.width,
+                "scale": self.scale}
 
 
 @keras.saving.register_keras_serializable(package="tfseq")
