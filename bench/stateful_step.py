@@ -5,9 +5,10 @@
 Each mode builds the model (tfseq.models.factory.build_model, stateful_batch=128 for a stateful mode), compiles it
 with Adam and clipping, warms up on two batches, then times 12 steps of 128 x 50 characters. Two more modes add what
 training adds, to find where a stateful run's steps go: `stateful_jit_optimizer` compiles with tfseq's optimizer
-(tfseq.trainer.make_optimizer: the budget-paced cosine and the gradient-norm log), and `stateful_jit_lanes` also
-reads the batches from tfseq's lane dataset (tfseq.data.streams.lane_dataset) with the lane-reset callback. Prints
-one JSON object: the median of each mode's timed fits and its ratio to the first mode.
+(tfseq.trainer.make_optimizer with charlm_stateful's train section: the budget-paced cosine and the gradient-norm
+log), and `stateful_jit_lanes` also reads the batches from tfseq's lane dataset (tfseq.data.streams.lane_dataset)
+with the lane-reset callback. Prints one JSON object: the median of each mode's timed fits and its ratio to the
+first mode.
 """
 from __future__ import annotations
 
@@ -26,17 +27,14 @@ def main() -> None:
     import keras
     import numpy as np
 
-    from tfseq.config import ModelConfig
-    from tfseq.models.factory import build_model
-
-    from tfseq.config import TrainConfig
+    from tfseq.config import ModelConfig, load_pipeline
     from tfseq.data.streams import lane_dataset
+    from tfseq.models.factory import build_model
     from tfseq.tasks.lm import StatefulLanes
     from tfseq.trainer import make_optimizer
 
     modes = sys.argv[1:] or ["jit", "stateful_jit", "nojit", "stateful_nojit"]
-    train = TrainConfig(batch_size=128, learning_rate=2e-3, lr_schedule="cosine", lr_min_ratio=0.05, warmup_steps=100,
-                        clipnorm=1.0, jit_compile=True, stateful=True)
+    train = load_pipeline("charlm_stateful").train  # its schedule and clipping, for the optimizer modes
     cfg = ModelConfig(cell="lstm", units=512, layers=2, embedding_dim=256, dropout=0.25, recurrent_dropout=0.2,
                       head="next_token")
     x = np.random.default_rng(0).integers(0, 80, (128 * 12, 50)).astype(np.int32)
@@ -45,7 +43,7 @@ def main() -> None:
     seconds = {}
     for mode in modes:
         model = build_model(cfg, 80, stateful_batch=128 if mode.startswith("stateful") else 0)
-        optimizer = (make_optimizer(train, 22 * 156) if mode.startswith("stateful_jit_")
+        optimizer = (make_optimizer(train, train.epochs * 156) if mode.startswith("stateful_jit_")
                      else keras.optimizers.Adam(1e-3, global_clipnorm=1.0))
         model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                       jit_compile="nojit" not in mode)

@@ -61,6 +61,7 @@ def test_every_field_has_a_default_and_a_comment():
     ("data.start_marker=caf\udce9", "data.start_marker = 'caf\\udce9' is not valid UTF-8 text"),
     ("train.seed=4294967296", "train.seed = 4294967296 is out of range; allowed: 0 to 4294967295"),
     ("train.clipnorm=nan", "train.clipnorm = nan must be a finite number"),
+    ("model.ngram_scale=0", "model.ngram_scale = 0.0 is out of range; allowed: (0.0, inf)"),
     ("model.mask_zero=true", "model.mask_zero = true cannot be used with head = 'next_token'"),
 ])
 def test_bad_overrides_name_the_key(override, message):

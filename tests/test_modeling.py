@@ -128,6 +128,27 @@ def test_ngram_bag_counts_each_distinct_ngram_once_and_ignores_padding():
     assert NgramBag.from_config(scaled.get_config()).scale == 4.0
 
 
+def test_ngram_scale_is_the_tables_learning_rate_under_adam():
+    import keras
+
+    ids = np.array([[5, 2, 7, 1, 9], [3, 3, 8, 0, 0]], np.int32)
+    y = np.array([[1.0], [0.0]], np.float32)
+    moved = {}
+    for scale in (1.0, 4.0):
+        keras.utils.set_random_seed(0)
+        cfg = ModelConfig(cell="gru", units=5, embedding_dim=4, head="binary", mask_zero=True, pooling="mean",
+                          ngram_buckets=64, ngram_order=2, ngram_scale=scale)
+        model = build_model(cfg, V)
+        model.compile(keras.optimizers.Adam(1e-2), keras.losses.BinaryCrossentropy())  # the head is a sigmoid
+        model.train_on_batch(ids, y)  # from a zero table: the same loss and RNN gradient for both scales
+        bag = model.get_layer("ngrams")
+        moved[scale] = (bag(ids).numpy(), bag.table.embeddings.numpy())
+    # Adam moves each weight by about the learning rate whatever the gradient's size: the same table, 4x the logits.
+    np.testing.assert_allclose(moved[4.0][1], moved[1.0][1], rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(moved[4.0][0], 4 * moved[1.0][0], rtol=1e-4, atol=1e-7)
+    assert np.abs(moved[1.0][0]).min() > 1e-3
+
+
 def test_ngram_logits_add_to_the_head_and_keep_padding_invariance():
     cfg = ModelConfig(cell="gru", units=5, bidirectional=True, embedding_dim=4, head="multiclass", num_classes=3,
                       mask_zero=True, pooling="max_mean", ngram_buckets=128, ngram_order=2)

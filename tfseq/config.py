@@ -90,7 +90,7 @@ class ModelConfig:
         check_range("model.bigram_buckets", self.bigram_buckets, 0, math.inf)
         check_range("model.ngram_buckets", self.ngram_buckets, 0, math.inf)
         check_range("model.ngram_order", self.ngram_order, 1, 8)
-        check_range("model.ngram_scale", self.ngram_scale, 0.0, math.inf)
+        check_range("model.ngram_scale", self.ngram_scale, 0.0, math.inf, low_open=True)
         check_range("model.char_features", self.char_features, 0, 4096)
         # The head's own rules are checked with the task (tfseq.tasks.base.TaskSpec.check).
 
