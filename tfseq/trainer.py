@@ -99,12 +99,14 @@ class GradientNormLog:
 def _squared_sums(gradient) -> tuple:
     """(the sum of squares of a gradient, the same as Keras' clip_by_global_norm adds it up): equal for a dense
     gradient; for an embedding's IndexedSlices, a repeated id's rows are summed first for the first (the gradient
-    as it is), and taken as they come for the second. Neither makes the embedding-sized dense gradient (this runs
-    every step)."""
+    as it is), and taken as they come for the second."""
     if isinstance(gradient, tf.IndexedSlices):
         values = tf.cast(gradient.values, "float32")
-        unique, where = tf.unique(gradient.indices)
-        rows = tf.math.unsorted_segment_sum(values, where, tf.shape(unique)[0])
+        # Summed into the embedding-sized dense gradient (Adam's update makes it too, every step) rather than over
+        # tf.unique's ids or a sort: both give XLA a dynamic shape, and one makes its dynamic padder inline the
+        # dropout masks' random-bit generators into element-wise fusions that recompute the key per element (a
+        # stateful char-LM's step took twice as long).
+        rows = tf.math.unsorted_segment_sum(values, gradient.indices, gradient.dense_shape[0])
         return tf.reduce_sum(tf.square(rows)), tf.reduce_sum(tf.square(values))
     total = tf.reduce_sum(tf.square(tf.cast(gradient, "float32")))
     return total, total
