@@ -1,13 +1,14 @@
 """Linear n-gram references for the IMDb classifiers, on exactly the splits tfseq's runs use, beside those runs.
 
     pip install -e ".[bench]"     # scikit-learn, for this script only
-    python bench/linear_reference.py polarity --data ../shared/data/imdb/aclImdb_v1.tar.gz [--runs RUN ...]
-    python bench/linear_reference.py rating --data ../shared/data/imdb/aclImdb_v1.tar.gz [--runs RUN ...]
+    python bench/linear_reference.py polarity --data ../shared/data/imdb/aclImdb_v1.tar.gz [--config P] [--runs RUN ...]
+    python bench/linear_reference.py rating --data ../shared/data/imdb/aclImdb_v1.tar.gz [--config P] [--runs RUN ...]
 
 polarity: NBSVM-style (Wang & Manning 2012): binarised word 1-3-grams scaled by their naive-Bayes log-count ratio,
 then a logistic regression, on the sentiment task's official split (validation = every review of 20% of the
 training movies). rating: TF-IDF word 1-2-grams (sublinear tf), multinomial logistic regression, on the classify
-task's 8-class star ratings. In both, C is chosen by validation accuracy only; the model at that C is scored on
+task's 8-class star ratings. The split is the one the pipeline --config (default: imdb_best for polarity,
+imdb_rating for rating) trains on: its data.val_fraction and seed. In both, C is chosen by validation accuracy only; the model at that C is scored on
 test once, and again after refitting on train + validation (the validation movies folded back in). Each run folder
 given with --runs is reported beside them from its metrics.json. Prints one JSON object.
 """
@@ -28,13 +29,16 @@ from tfseq.scores import classification_scores  # noqa: E402
 
 # C by validation accuracy; each grid reaches past the best C found on this split in both directions.
 C_GRID = {"polarity": (0.003, 0.01, 0.03, 0.1, 0.3, 1.0), "rating": (0.3, 1.0, 3.0, 10.0, 30.0)}
+# The pipelines the references stand beside, whose splits they use.
+PIPELINE = {"polarity": "imdb_best", "rating": "imdb_rating"}
 # Words and each punctuation mark ("!" and "?" carry sentiment), lowercased, HTML line breaks removed.
 TOKEN_PATTERN = r"(?u)\w+|[^\w\s]"
 BREAKS = re.compile(r"<br\s*/?>")
 
 
-def splits(task: str, data: str) -> tuple[dict, list[str]]:
-    """The train / val / test texts and class ids that `python -m tfseq.train TASK --data DATA` trains on.
+def splits(task: str, data: str, config: str) -> tuple[dict, list[str]]:
+    """The train / val / test texts and class ids that `python -m tfseq.train TASK --config CONFIG --data DATA`
+    trains on.
 
     Returns:
         ({split: (texts, labels)}, class names).
@@ -43,7 +47,7 @@ def splits(task: str, data: str) -> tuple[dict, list[str]]:
     from tfseq.tasks.registry import get_task
 
     overrides = [f"data.path={data}"] + (["data.labels=rating"] if task == "classify" else [])
-    cfg = load_config(task, None, overrides)
+    cfg = load_config(task, config, overrides)
     reader = get_task(task).task.__new__(get_task(task).task)
     Task.__init__(reader, cfg)  # read_splits needs only the config: the splits without the encoding
     found, classes, _ = reader.read_splits()
@@ -119,11 +123,14 @@ def main() -> None:
     parser.add_argument("kind", choices=("polarity", "rating"),
                         help="polarity: NBSVM-style on the sentiment task's split; rating: TF-IDF LR on 8 star classes")
     parser.add_argument("--data", required=True, help="aclImdb_v1.tar.gz or an aclImdb/ folder")
+    parser.add_argument("--config", help="the pipeline whose split (data.val_fraction, seed) the reference uses "
+                        "(default: imdb_best for polarity, imdb_rating for rating)")
     parser.add_argument("--runs", nargs="*", default=[], help="finished tfseq run folders to report beside it")
     args = parser.parse_args()
-    data, classes = splits("sentiment" if args.kind == "polarity" else "classify", args.data)
+    config = args.config or PIPELINE[args.kind]
+    data, classes = splits("sentiment" if args.kind == "polarity" else "classify", args.data, config)
     sizes = {name: len(part[0]) for name, part in data.items()}
-    out = {"kind": args.kind, "reviews": sizes, "date": time.strftime("%Y-%m-%d"),
+    out = {"kind": args.kind, "config": config, "reviews": sizes, "date": time.strftime("%Y-%m-%d"),
            "reference": fit_and_score(args.kind, data, classes), "runs": {r: run_summary(r) for r in args.runs}}
     print(json.dumps(out, indent=1))
 
