@@ -114,8 +114,10 @@ def test_a_folder_of_class_subfolders_trains(tmp_path):
 
 
 def test_imdb_star_ratings_are_ordinal_classes(imdb_archive, tmp_path):
+    # imdb_rating's additions to the recurrent model: the n-gram logits and balanced class weights, trained together
     cfg = load_config("classify", "classify_tiny", [f"data.path={imdb_archive}", "data.labels=rating",
-                                                    "train.epochs=1"])
+                                                    "train.epochs=1", "model.ngram_buckets=64", "model.ngram_scale=10",
+                                                    "train.class_weight=balanced"])
     run = trainer.train(cfg, str(tmp_path / "run"))
     metrics = json.loads(run.metrics.read_text())
     assert metrics["classes"] == ["2", "8"]  # the fixture's reviews have 2 and 8 stars
