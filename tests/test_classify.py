@@ -264,6 +264,22 @@ def test_limit_keeps_a_stratified_sample_per_split(news_csv):
         assert len(part) == 12 and np.bincount(part.labels).tolist() == [4, 4, 4]
 
 
+def test_fold_val_trains_on_the_validation_texts_too_for_a_fixed_epoch_count(news_csv, tmp_path):
+    from tfseq.tasks.classify import ClassifyTask
+
+    plain = ClassifyTask(tiny_classify_config(news_csv)).encoded
+    cfg = tiny_classify_config(news_csv, "data.fold_val=true", "train.epochs=2")
+    folded = ClassifyTask(cfg)
+    assert len(folded.encoded["train"].labels) == len(plain["train"].labels) + len(plain["val"].labels)
+    assert np.array_equal(folded.encoded["val"].labels, plain["val"].labels)
+    assert np.array_equal(folded.encoded["test"].labels, plain["test"].labels)
+    metrics = json.loads(trainer.train(cfg, str(tmp_path / "run")).metrics.read_text())
+    assert metrics["epochs"] == 2 and "best_epoch" not in metrics
+    assert "folded into training" in metrics["validation"]
+    with pytest.raises(UserError, match="set train.early_stopping = 0 and train.epochs to the best epoch"):
+        tiny_classify_config(news_csv, "data.fold_val=true", "train.early_stopping=1")
+
+
 def test_the_command_line_refuses_a_missing_column_with_exit_2(news_csv, tmp_path):
     done = subprocess.run([PYTHON, "-m", "tfseq.train", "classify", "--data", str(news_csv[0]), "--set",
                            "data.text_column=title", "--run-dir", str(tmp_path / "run")], cwd=ROOT,

@@ -37,6 +37,9 @@ class TextEncoding:
     truncate: str = "last"  # which tokens a long text keeps: last (the textbook) | first
     bucket: bool = False  # batch texts of similar length together (fewer padded steps per batch)
     pad_multiple: int = 16  # pad each batch's length up to a multiple of this (1-1024): few shapes, few retraces
+    fold_val: bool = False  # the final fit: train on the training and validation texts together for exactly
+    # train.epochs epochs (take the best epoch of a run without it; train.early_stopping = 0): validation then
+    # scores texts seen in training and chooses nothing
 
     def check(self) -> None:
         check_choice("data.tokenizer", self.tokenizer, ("book", "lower", "words", "words_lower"))

@@ -63,6 +63,10 @@ class TaskSpec:
         if cfg.train.stateful and cfg.train.strategy != "default":
             raise UserError(f"train.stateful = true trains on one device; set train.strategy = 'default' (got "
                             f"{cfg.train.strategy!r})")
+        if getattr(cfg.data, "fold_val", False) and cfg.train.early_stopping:
+            raise UserError("data.fold_val = true trains on the validation texts, so they cannot choose the epoch: "
+                            "set train.early_stopping = 0 and train.epochs to the best epoch of the same run without "
+                            "fold_val (best_epoch in its metrics.json)")
         if not head.classifier and cfg.train.class_weight != "none":
             raise UserError(f"train.class_weight = {cfg.train.class_weight!r} is for classifiers; task {self.name} "
                             "has no classes")

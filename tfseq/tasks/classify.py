@@ -63,10 +63,14 @@ class ClassifyTask(Task):
     def __init__(self, cfg):
         from tfseq.data.batching import balanced_weights
         from tfseq.data.encoder import encode_splits
+        from tfseq.data.examples import concat
 
         super().__init__(cfg)
         started = time.perf_counter()
         splits, self.classes, self.split_note = self.read_splits()
+        if cfg.data.fold_val:
+            splits["train"] = concat([splits["train"], splits["val"]])
+            self.split_note += "; folded into training (data.fold_val): validation scores are of training texts"
         read = time.perf_counter()
         self._check_classes()
         # Test texts whose exact text is also a training or validation text (IMDb's official split has 123): the
