@@ -19,6 +19,7 @@ import json
 import re
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -112,10 +113,13 @@ def fit_and_score(kind: str, data: dict, classes: list[str]) -> dict:
 
 
 def run_summary(path: str) -> dict:
-    """A tfseq run's test figures, from its metrics.json."""
+    """A tfseq run's test figures, from its metrics.json, and whether it trained on validation too (data.fold_val:
+    then compare it with the reference's refit)."""
     metrics = json.loads((Path(path) / "metrics.json").read_text())
-    return {k: metrics[k] for k in ("test_accuracy", "test_macro_f1", "test_mae", "val_accuracy", "train_minutes",
-                                    "best_epoch") if k in metrics}
+    config = tomllib.loads((Path(path) / "config.toml").read_text())
+    summary = {k: metrics[k] for k in ("test_accuracy", "test_macro_f1", "test_mae", "val_accuracy", "train_minutes",
+                                       "best_epoch", "epochs") if k in metrics}
+    return {**summary, "fold_val": bool(config["data"].get("fold_val", False))}
 
 
 def main() -> None:
