@@ -267,9 +267,13 @@ def test_limit_keeps_a_stratified_sample_per_split(news_csv):
 def test_fold_val_trains_on_the_validation_texts_too_for_a_fixed_epoch_count(news_csv, tmp_path):
     from tfseq.tasks.classify import ClassifyTask
 
-    plain = ClassifyTask(tiny_classify_config(news_csv)).encoded
+    plain_task = ClassifyTask(tiny_classify_config(news_csv))
+    plain = plain_task.encoded
     cfg = tiny_classify_config(news_csv, "data.fold_val=true", "train.epochs=2")
     folded = ClassifyTask(cfg)
+    # Other training data: a run folder of one is refused when resumed as the other.
+    again = ClassifyTask(tiny_classify_config(news_csv)).fingerprint()
+    assert folded.fingerprint() != plain_task.fingerprint() == again
     assert len(folded.encoded["train"].labels) == len(plain["train"].labels) + len(plain["val"].labels)
     assert np.array_equal(folded.encoded["val"].labels, plain["val"].labels)
     assert np.array_equal(folded.encoded["test"].labels, plain["test"].labels)

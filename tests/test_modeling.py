@@ -194,9 +194,9 @@ def test_pipelines_are_cudnn_eligible_except_the_cpu_char_lms_and_bad_settings_a
     from tfseq.config import PIPELINES_DIR, load_config
     from tfseq.models.factory import cudnn_warnings
 
-    # charlm_best (and charlm_stateful, a stateful GRU with its dropout) are tuned for a 2-core CPU budget, where recurrent dropout
-    # is worth 0.006-0.012 nats/char (bench/RESULTS.md); they leave cuDNN knowingly, one warning per layer, and no
-    # other pipeline may.
+    # charlm_best (and charlm_stateful, a stateful GRU with its dropout) are tuned for a 2-core CPU budget, where
+    # recurrent dropout is worth 0.006-0.012 nats/char (bench/RESULTS.md); they leave cuDNN knowingly, one warning per
+    # layer, and no other pipeline may.
     cpu_only = {"charlm_best.toml": 2, "charlm_stateful.toml": 2}
     for path in sorted(PIPELINES_DIR.glob("*.toml")):
         cfg = load_config(tomllib.loads(path.read_text())["task"], str(path))

@@ -26,9 +26,9 @@ def build_parser() -> Parser:
     parser.add_argument("--seed", type=int, metavar="N", help="seed of weights, dropout and shuffling (train.seed)")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", dest="overrides",
                         help="override any config field, e.g. --set model.cell=gru --set train.learning_rate=2e-3 "
-                        "(repeatable; the [data] fields are in the task's module, tfseq/tasks/TASK.py, and for classify and "
-                        "sentiment also in TextEncoding in tfseq/config.py, e.g. data.fold_val for the final fit; the "
-                        "[model] and [train] fields in tfseq/config.py)")
+                        "(repeatable; the [data] fields are in the task's module, tfseq/tasks/TASK.py, and for "
+                        "classify and sentiment also in TextEncoding in tfseq/config.py, e.g. data.fold_val for the "
+                        "final fit; the [model] and [train] fields in tfseq/config.py)")
     return parser
 
 
