@@ -264,7 +264,7 @@ def test_limit_keeps_a_stratified_sample_per_split(news_csv):
         assert len(part) == 12 and np.bincount(part.labels).tolist() == [4, 4, 4]
 
 
-def test_fold_val_trains_on_the_validation_texts_too_for_a_fixed_epoch_count(news_csv, tmp_path):
+def test_fold_val_trains_on_the_validation_texts_too_for_a_fixed_epoch_count(news_csv, tmp_path, monkeypatch):
     from tfseq.tasks.classify import ClassifyTask
 
     plain_task = ClassifyTask(tiny_classify_config(news_csv))
@@ -277,9 +277,16 @@ def test_fold_val_trains_on_the_validation_texts_too_for_a_fixed_epoch_count(new
     assert len(folded.encoded["train"].labels) == len(plain["train"].labels) + len(plain["val"].labels)
     assert np.array_equal(folded.encoded["val"].labels, plain["val"].labels)
     assert np.array_equal(folded.encoded["test"].labels, plain["test"].labels)
-    metrics = json.loads(trainer.train(cfg, str(tmp_path / "run")).metrics.read_text())
+    legends = []
+    plot = trainer.plot_history
+    monkeypatch.setattr(trainer, "plot_history", lambda rows, run, label: legends.append(label) or plot(rows, run, label))
+    run = trainer.train(cfg, str(tmp_path / "run"))
+    metrics = json.loads(run.metrics.read_text())
     assert metrics["epochs"] == 2 and "best_epoch" not in metrics
     assert "folded into training" in metrics["validation"]
+    # The learning curve does not call training texts plain "validation" either.
+    assert legends == ["validation texts (trained on: data.fold_val)"] and run.plot.exists()
+    assert plain_task.val_label == "validation"
     with pytest.raises(UserError, match="set train.early_stopping = 0 and train.epochs to the best epoch"):
         tiny_classify_config(news_csv, "data.fold_val=true", "train.early_stopping=1")
 

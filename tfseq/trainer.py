@@ -527,7 +527,7 @@ def _fit_and_finish(cfg: RunConfig, run: RunFolder, task, model: keras.Model, st
     if state.get("best_epoch"):
         metrics["best_epoch"] = state["best_epoch"]
     write_json(run.metrics, metrics)
-    plot_history(checkpoint.history, run)
+    plot_history(checkpoint.history, run, task.val_label)
     run.write_state({**state, "finished": True})
     print("held-out: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if isinstance(v, float)), flush=True)
     print(f"weights sha256: {metrics['weights_sha256']}", flush=True)
@@ -544,8 +544,14 @@ def weights_digest(model: keras.Model) -> str:
     return digest.hexdigest()
 
 
-def plot_history(rows: list[dict], run: RunFolder) -> None:
-    """Draws loss (and accuracy, when logged) per epoch into learning_curve.png."""
+def plot_history(rows: list[dict], run: RunFolder, val_label: str = "validation") -> None:
+    """Draws loss (and accuracy, when logged) per epoch into learning_curve.png.
+
+    Args:
+        rows: history.csv's rows, one per epoch.
+        run: the run folder the plot goes into.
+        val_label: the legend of the validation scores (a folded run's are of training texts).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -556,7 +562,7 @@ def plot_history(rows: list[dict], run: RunFolder) -> None:
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.5), squeeze=False)
     epochs = [r["epoch"] for r in rows]
     for ax, (key, label) in zip(axes[0], panels):
-        for prefix, name in (("", "train"), ("val_", "validation")):
+        for prefix, name in (("", "train"), ("val_", val_label)):
             values = [r.get(prefix + key, float("nan")) for r in rows]
             ax.plot(epochs, values, marker="o", label=name)
         ax.set_xlabel("epoch")

@@ -83,6 +83,7 @@ class Task(ABC):
         classes: the class names of a classifier, else None.
         steps_per_epoch: training batches per epoch.
         stateful_batch: > 0: the model is stateful, with this fixed batch size.
+        val_label: what the learning curve calls the validation scores.
     """
 
     tool = ""
@@ -95,6 +96,7 @@ class Task(ABC):
         self.classes: list[str] | None = None
         self.steps_per_epoch = 0
         self.stateful_batch = 0
+        self.val_label = "validation"
 
     @property
     def num_classes(self) -> int:

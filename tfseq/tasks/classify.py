@@ -71,6 +71,7 @@ class ClassifyTask(Task):
         if cfg.data.fold_val:
             splits["train"] = concat([splits["train"], splits["val"]])
             self.split_note += "; folded into training (data.fold_val): validation scores are of training texts"
+            self.val_label = "validation texts (trained on: data.fold_val)"
         read = time.perf_counter()
         self._check_classes()
         # Test texts whose exact text is also a training or validation text (IMDb's official split has 123): the
