@@ -279,7 +279,8 @@ def test_fold_val_trains_on_the_validation_texts_too_for_a_fixed_epoch_count(new
     assert np.array_equal(folded.encoded["test"].labels, plain["test"].labels)
     legends = []
     plot = trainer.plot_history
-    monkeypatch.setattr(trainer, "plot_history", lambda rows, run, label: legends.append(label) or plot(rows, run, label))
+    monkeypatch.setattr(trainer, "plot_history",
+                        lambda rows, run, label: legends.append(label) or plot(rows, run, label))
     run = trainer.train(cfg, str(tmp_path / "run"))
     metrics = json.loads(run.metrics.read_text())
     assert metrics["epochs"] == 2 and "best_epoch" not in metrics

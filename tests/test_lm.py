@@ -141,8 +141,10 @@ def test_metrics_put_words_and_characters_on_one_scale(small_book, tmp_path):
 
 
 def test_kill_9_during_stateful_training_resumes_to_the_same_weights(small_book, tmp_path):
+    # With charlm_stateful's regularisers: AdamW's decay and dropout of whole embedding channels.
     args = ["--config", "wordlm_tiny", "--data", str(small_book), "--set", "train.epochs=6",
-            "--set", "train.steps_per_epoch=40", "--set", "model.dropout=0.2"]
+            "--set", "train.steps_per_epoch=40", "--set", "model.dropout=0.2", "--set", "train.weight_decay=0.3",
+            "--set", "model.embedding_dropout=0.15"]
     command = [PYTHON, "-m", "tfseq.train", "lm", *args]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     subprocess.run([*command, "--run-dir", str(tmp_path / "straight")], check=True, cwd=ROOT, env=env,

@@ -529,3 +529,19 @@ def test_the_gradient_log_under_a_mirrored_strategy():
     assert done.returncode == 0, done.stderr[-3000:]
     log = json.loads(done.stdout.strip().splitlines()[-1])
     assert log["replicas"] == 2 and log["clipped"] == 1.0 and 0 < log["grad_norm"] < 10, log
+
+
+def test_weight_decay_shrinks_each_weight_by_the_scheduled_rate_times_the_decay():
+    import keras
+
+    from tfseq.config import TrainConfig
+    from tfseq.trainer import make_optimizer
+
+    # A zero gradient leaves Adam's step at zero, so only the decoupled decay moves the weight: w -= lr * wd * w,
+    # with lr the schedule's rate at that step (warm-up over 2 steps: 0 at step 0, 0.1 * 1/2 at step 1).
+    optimizer = make_optimizer(TrainConfig(learning_rate=0.1, weight_decay=0.5, warmup_steps=2), 10)
+    weight = keras.Variable([2.0, -4.0])
+    for _ in range(2):
+        optimizer.apply_gradients([(keras.ops.zeros(2), weight)])
+    np.testing.assert_allclose(weight.numpy(), np.array([2.0, -4.0]) * (1 - 0.05 * 0.5), rtol=1e-6)
+    assert make_optimizer(TrainConfig(weight_decay=0.0), 10).weight_decay is None

@@ -544,7 +544,7 @@ def weights_digest(model: keras.Model) -> str:
     return digest.hexdigest()
 
 
-def plot_history(rows: list[dict], run: RunFolder, val_label: str = "validation") -> None:
+def plot_history(rows: list[dict], run: RunFolder, val_label: str) -> None:
     """Draws loss (and accuracy, when logged) per epoch into learning_curve.png.
 
     Args:
