@@ -256,6 +256,23 @@ def test_an_interrupted_classify_run_resumes_to_the_same_weights_and_refuses_cha
     assert resumed["weights_sha256"] == straight["weights_sha256"] and resumed["epochs"] == 3
 
 
+def test_the_naive_bayes_prior_comes_from_the_training_texts_and_is_saved_with_the_run(news_csv, tmp_path, capsys):
+    from tfseq.models.ngram_prior import naive_bayes_ratios
+    from tfseq.runs import load_trained
+    from tfseq.tasks.classify import ClassifyTask
+
+    cfg = tiny_classify_config(news_csv, "train.epochs=1", "model.ngram_buckets=512", "model.ngram_prior=nb")
+    run = trainer.train(cfg, str(tmp_path / "run"))
+    assert "n-gram prior: naive-Bayes log-count ratios of " in capsys.readouterr().out
+    bag = load_trained(run.path).model.get_layer("ngrams")
+    task = ClassifyTask(cfg)
+    expected = naive_bayes_ratios(bag, task.encoded["train"], task.num_classes)
+    assert expected.shape == (512, 3) and np.ptp(expected) > 1.0
+    np.testing.assert_allclose(bag.ratios.embeddings.numpy(), expected, rtol=1e-6)
+    # Not the validation texts': they differ from the training texts, and so do their ratios.
+    assert not np.allclose(naive_bayes_ratios(bag, task.encoded["val"], task.num_classes), expected)
+
+
 def test_limit_keeps_a_stratified_sample_per_split(news_csv):
     from tfseq.tasks.classify import ClassifyTask
 

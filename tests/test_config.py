@@ -62,6 +62,9 @@ def test_every_field_has_a_default_and_a_comment():
     ("train.seed=4294967296", "train.seed = 4294967296 is out of range; allowed: 0 to 4294967295"),
     ("train.clipnorm=nan", "train.clipnorm = nan must be a finite number"),
     ("model.ngram_scale=0", "model.ngram_scale = 0.0 is out of range; allowed: (0.0, inf)"),
+    ("model.ngram_prior=nb", "model.ngram_prior = 'nb' scales the n-gram linear model, which is off: set "
+                             "model.ngram_buckets"),
+    ("model.ngram_prior=svm", "model.ngram_prior = 'svm' is not allowed; choose one of: none, nb"),
     ("model.mask_zero=true", "model.mask_zero = true cannot be used with head = 'next_token'"),
 ])
 def test_bad_overrides_name_the_key(override, message):

@@ -178,6 +178,36 @@ def test_ngram_bag_counts_each_distinct_ngram_once_and_ignores_padding():
     assert NgramBag.from_config(scaled.get_config()).scale == 4.0
 
 
+def test_naive_bayes_ratios_count_each_text_once_per_bucket():
+    from tfseq.data.batching import Encoded
+    from tfseq.models.layers import NgramBag
+    from tfseq.models.ngram_prior import naive_bayes_ratios
+
+    texts, labels = [[5, 6, 5], [5, 7], [8], [6, 6]], [1, 0, 2, 1]
+    encoded = Encoded(np.array(sum(texts, []), np.int32), np.cumsum([0] + [len(t) for t in texts]),
+                      np.array(labels, np.int32))
+    binary = NgramBag(1000, 1, 1, prior=True)
+    b5, b6, b7, b8 = binary.hashes(np.array([[5, 6, 7, 8]], np.int32)).numpy()[0]
+    # Class 1 against class 0 (the binary head's column): 6 is in two class-1 texts (once each), 5 in one of each.
+    ratios = naive_bayes_ratios(binary, Encoded(encoded.ids[:7], encoded.splits[:3], encoded.labels[:2]), 2)
+    assert ratios.shape == (1000, 1) and ratios.dtype == np.float32
+    # alpha = 1 per bucket; each class has two bucket counts, so the sums are equal: 5 and the unseen 8 get 0.
+    np.testing.assert_allclose(ratios[[b5, b6, b7, b8], 0], [0, np.log(2), -np.log(2), 0], atol=1e-6)
+    # Three classes, each against the rest: text [6, 6] adds class 1's second 6; class 2 has only the 8.
+    wide = NgramBag(1000, 1, 3, prior=True)
+    ratios = naive_bayes_ratios(wide, encoded, 3)
+    class1, rest1 = 1000 + 3, 1000 + 3  # class 1: 5, 6, 6; the rest: 5, 7, 8
+    np.testing.assert_allclose(ratios[b6, 1], np.log(3 / class1) - np.log(1 / rest1), rtol=1e-6)
+    np.testing.assert_allclose(ratios[b8, 2], np.log(2 / (1000 + 1)) - np.log(1 / (1000 + 5)), rtol=1e-6)
+    wide.build((1, 4))
+    wide.table.embeddings.assign(np.ones((1000, 3), np.float32))
+    assert wide(np.array([[6, 8, 0]], np.int32)).numpy() == pytest.approx(np.sqrt(2) * np.ones((1, 3)))  # ratios 1
+    wide.ratios.embeddings.assign(ratios)
+    np.testing.assert_allclose(wide(np.array([[6, 8, 0]], np.int32)).numpy()[0],
+                               (ratios[b6] + ratios[b8]) / np.sqrt(2), rtol=1e-5)
+    assert NgramBag.from_config(wide.get_config()).prior and not wide.ratios.trainable
+
+
 def test_ngram_scale_is_the_tables_learning_rate_under_adam():
     import keras
 
@@ -205,6 +235,8 @@ def test_ngram_logits_add_to_the_head_and_keep_padding_invariance():
     model = build_model(cfg, V)
     plain = build_model(ModelConfig(**{**cfg.__dict__, "ngram_buckets": 0}), V)
     assert model.count_params() == plain.count_params() + 128 * 3 == parameter_count(cfg, V)
+    prior = ModelConfig(**{**cfg.__dict__, "ngram_prior": "nb"})
+    assert build_model(prior, V).count_params() == model.count_params() + 128 * 3 == parameter_count(prior, V)
     ids = np.array([[5, 2, 7, 1, 9]], np.int32)
     np.testing.assert_allclose(model(ids).numpy(), model(np.pad(ids, [[0, 0], [0, 4]])).numpy(), rtol=1e-5)
     table = model.get_layer("ngrams").table

@@ -70,9 +70,11 @@ CASES = {
     "sentiment": Case(lambda request: load_config("sentiment", "imdb_tiny", [
         f"data.path={request.getfixturevalue('imdb_archive')}", "data.limit=0", "train.epochs=1",
         "data.val_fraction=0.25"]), TEST_POSITIVE[:3] + ["", "zzz"], classifier_answers, SERVE),
-    # The classify case also carries the word LM's tokenizer and the n-gram logits through export and serving.
+    # The classify case also carries the word LM's tokenizer and the n-gram logits (with their naive-Bayes
+    # ratios) through export and serving.
     "classify": Case(lambda request: tiny_classify_config(request.getfixturevalue("news_csv"), "train.epochs=1",
-                                                          "data.tokenizer=words_lower", "model.ngram_buckets=256"),
+                                                          "data.tokenizer=words_lower", "model.ngram_buckets=256",
+                                                          "model.ngram_prior=nb"),
                      ["The coach of the team", "soup and bread", "", "robot"], classifier_answers, SERVE),
     "tag": Case(lambda request: tiny_tag_config(request.getfixturevalue("tagged_files"), "train.epochs=1"),
                 ["Emma lives in Oslo .", "", "did Hugo Marsh visit Cape Town ?"], tag_answers,

@@ -72,6 +72,8 @@ class ModelConfig:
     ngram_order: int = 3  # the longest n-gram of that linear model (1-8)
     ngram_scale: float = 1.0  # multiplies that linear model's logits; its table starts at zero, so under Adam this is
     # its learning rate over the rest of the model's (rare n-grams move further per step, as in NBSVM)
+    ngram_prior: str = "none"  # nb = scale each n-gram's weight by its naive-Bayes log-count ratio in the training
+    # texts (NBSVM's features; computed when a new run starts, saved with the weights); none = unscaled
     init_from: str = ""  # classifiers: a word LM's run folder; its embedding rows (by token) and recurrent layers
     # start the model (pretraining); "" = fresh weights
     tie_embeddings: bool = False  # language models: logits = Dense(embedding_dim)(last layer) @ embedding^T (tied output)
@@ -94,6 +96,10 @@ class ModelConfig:
         check_range("model.ngram_buckets", self.ngram_buckets, 0, math.inf)
         check_range("model.ngram_order", self.ngram_order, 1, 8)
         check_range("model.ngram_scale", self.ngram_scale, 0.0, math.inf, low_open=True)
+        check_choice("model.ngram_prior", self.ngram_prior, ("none", "nb"))
+        if self.ngram_prior != "none" and not self.ngram_buckets:
+            raise UserError(f"model.ngram_prior = {self.ngram_prior!r} scales the n-gram linear model, which is off: "
+                            "set model.ngram_buckets (e.g. 2097152) or remove model.ngram_prior")
         check_range("model.char_features", self.char_features, 0, 4096)
         # The head's own rules are checked with the task (tfseq.tasks.base.TaskSpec.check).
 

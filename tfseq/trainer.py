@@ -294,9 +294,13 @@ def train(cfg: RunConfig, run_dir: str | None = None) -> RunFolder:
             elif state.get("checkpoint"):
                 with strategy.scope():
                     _load_weights(model, run.checkpoints / state["checkpoint"], run)
-            if cfg.model.init_from and not state.get("checkpoint"):
+            if not state.get("checkpoint"):
                 with strategy.scope():
-                    print(init_from_run(model, task.vocab, cfg.model.init_from), flush=True)
+                    if cfg.model.init_from:
+                        print(init_from_run(model, task.vocab, cfg.model.init_from), flush=True)
+                    prepared = task.prepare_model(model)
+                if prepared:
+                    print(prepared, flush=True)
         except UserError as err:
             error = err
         # Every worker learns the chief's state, and the others then take the chief's weights.

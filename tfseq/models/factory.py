@@ -94,7 +94,8 @@ def build_model(cfg: ModelConfig, vocab_size: int, num_classes: int = 0, statefu
     inputs, features, embedding = build_backbone(cfg, vocab_size, head.per_step, stateful_batch)
     num_classes = num_classes or cfg.num_classes
     ngrams = (NgramBag(cfg.ngram_buckets, cfg.ngram_order, head.width(vocab_size, num_classes), cfg.ngram_scale,
-                       dtype="float32", name="ngrams")(inputs) if cfg.ngram_buckets else None)
+                       prior=cfg.ngram_prior == "nb", dtype="float32", name="ngrams")(inputs)
+              if cfg.ngram_buckets else None)
     outputs = head.build(features, vocab_size, num_classes, embedding if cfg.tie_embeddings else None, ngrams)
     names = {"next_token": "char_lm", "per_token": "tagger"}
     return keras.Model(inputs, outputs, name=names.get(head.name, "classifier"))
@@ -124,7 +125,8 @@ def parameter_count(cfg: ModelConfig, vocab_size: int, num_classes: int = 0) -> 
     if cfg.tie_embeddings:  # a projection to embedding_dim; the logits reuse the embedding matrix
         return total + width * cfg.embedding_dim + cfg.embedding_dim
     outputs = head.width(vocab_size, num_classes or cfg.num_classes)
-    return total + width * outputs + outputs + cfg.ngram_buckets * outputs
+    tables = 2 if cfg.ngram_prior == "nb" else 1  # the n-gram weights, and their fixed naive-Bayes ratios
+    return total + width * outputs + outputs + tables * cfg.ngram_buckets * outputs
 
 
 def reset_states(model: keras.Model) -> None:

@@ -124,15 +124,23 @@ class NgramBag(layers.Layer):
         width: outputs (the head's logits: 1 for a binary head, k for k classes).
         scale: multiplies the output. The table starts at zero and Adam moves each weight by about its learning
             rate per step whatever the gradient's size, so this is the table's learning rate over the rest.
+        prior: each row is also multiplied by a fixed row of `ratios` (ones until set: see
+            tfseq.models.ngram_prior), NBSVM's scaling of each feature by its naive-Bayes log-count ratio. Under Adam
+            an n-gram's weight then moves by about its ratio per step: telling n-grams learn fast, neutral ones
+            hardly at all. The ratios are saved with the weights and never trained.
     """
 
-    def __init__(self, buckets: int, order: int, width: int, scale: float = 1.0, **kwargs):
+    def __init__(self, buckets: int, order: int, width: int, scale: float = 1.0, prior: bool = False, **kwargs):
         super().__init__(**kwargs)
-        self.buckets, self.order, self.width, self.scale = buckets, order, width, float(scale)
+        self.buckets, self.order, self.width, self.scale, self.prior = buckets, order, width, float(scale), prior
         self.table = layers.Embedding(buckets, width, embeddings_initializer="zeros", name="table")
+        self.ratios = (layers.Embedding(buckets, width, embeddings_initializer="ones", trainable=False,
+                                        name="ratios") if prior else None)
 
     def build(self, input_shape):
         self.table.build(input_shape)
+        if self.ratios is not None:
+            self.ratios.build(input_shape)
 
     def hashes(self, ids):
         """int32 [batch, time * order]: each n-gram's bucket, or -1 where it reaches into padding."""
@@ -153,7 +161,10 @@ class NgramBag(layers.Layer):
         previous = ops.pad(ranked[:, :-1], [[0, 0], [1, 0]], constant_values=-1)
         first = ops.cast(ops.logical_and(ops.greater_equal(ranked, 0), ops.not_equal(ranked, previous)),
                          self.compute_dtype)
-        rows = self.table(ops.maximum(ranked, 0)) * ops.expand_dims(first, -1)
+        buckets = ops.maximum(ranked, 0)
+        rows = self.table(buckets) * ops.expand_dims(first, -1)
+        if self.ratios is not None:
+            rows = rows * self.ratios(buckets)
         count = ops.maximum(ops.sum(first, axis=1, keepdims=True), 1.0)
         return ops.sum(rows, axis=1) * (self.scale / ops.sqrt(count))
 
@@ -165,7 +176,7 @@ class NgramBag(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "buckets": self.buckets, "order": self.order, "width": self.width,
-                "scale": self.scale}
+                "scale": self.scale, "prior": self.prior}
 
 
 @keras.saving.register_keras_serializable(package="tfseq")

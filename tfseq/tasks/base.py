@@ -112,6 +112,15 @@ class Task(ABC):
         """Keras callbacks the task adds to training (they run before the checkpoint, which logs what they add)."""
         return []
 
+    def prepare_model(self, model) -> str:
+        """Sets the weights a new run's model takes from its training data, before the first step (a resumed run
+        reads them from its checkpoint). Nothing by default.
+
+        Returns:
+            A line for the log, or "".
+        """
+        return ""
+
     def save(self, run) -> None:
         """Writes what a new run needs besides weights and config: the vocabulary, and the class list if any."""
         run.write_vocab(self.vocab)

@@ -200,6 +200,20 @@ class ClassifyTask(Task):
         arrays = [a for e in self.encoded.values() for a in (e.ids, e.splits, e.labels)]
         return data_fingerprint(self.vocab, arrays + [np.array(self.classes)])
 
+    def prepare_model(self, model) -> str:
+        """With model.ngram_prior = "nb", sets the n-gram linear model's naive-Bayes ratios from the training texts."""
+        if self.cfg.model.ngram_prior != "nb":
+            return ""
+        from tfseq.models.ngram_prior import naive_bayes_ratios
+
+        started = time.perf_counter()
+        bag = model.get_layer("ngrams")
+        ratios = naive_bayes_ratios(bag, self.encoded["train"], self.num_classes)
+        bag.ratios.embeddings.assign(ratios)
+        return (f"n-gram prior: naive-Bayes log-count ratios of {len(self.encoded['train'].labels):,} training "
+                f"{self.unit} over {bag.buckets:,} buckets (from {ratios.min():.2f} to {ratios.max():.2f}), "
+                f"{time.perf_counter() - started:.0f} s")
+
     def train_data(self, first_epoch: int):
         """Shuffled (ids, label[, class weight]) batches for epochs first_epoch .. train.epochs - 1."""
         from tfseq.data.batching import train_dataset
