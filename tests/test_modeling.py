@@ -7,7 +7,6 @@ import pytest
 from tfseq.config import ModelConfig
 from tfseq.errors import UserError
 from tfseq.models.factory import GATES, build_model, parameter_count
-from tfseq.models.layers import ProjectedGRU
 
 V = 13
 
@@ -82,55 +81,6 @@ def test_simplernn_matches_a_numpy_forward_pass():
         h = np.tanh(emb[t] @ w_xh + h @ w_hh + b)  # h_t = tanh(x_t W_xh + h_{t-1} W_hh + b)
         expected.append(h @ w_out + b_out)
     np.testing.assert_allclose(model(ids).numpy()[0], np.array(expected), rtol=1e-5, atol=1e-5)
-
-
-@pytest.mark.parametrize("go_backwards, stateful", [(False, False), (True, False), (False, True)])
-def test_projected_gru_matches_keras_gru_with_recurrent_dropout(go_backwards, stateful):
-    """Same weights and seed as keras.layers.GRU: the same outputs at inference and while training (the same
-    per-gate recurrent dropout masks), padded steps masked, the same gradients, and the same carried state."""
-    import tensorflow as tf
-
-    rng = np.random.default_rng(0)
-    x = rng.normal(0, 1, (3, 7, 5)).astype("float32")
-    mask = np.arange(7)[None] < np.array([[7], [4], [2]])
-    options = dict(recurrent_dropout=0.4, return_sequences=True, go_backwards=go_backwards, stateful=stateful,
-                   seed=3)
-    reference, ours = keras.layers.GRU(6, **options), ProjectedGRU(6, **options)
-    for layer in (reference, ours):
-        layer.build((3, 7, 5))
-    ours.set_weights([rng.normal(0, 0.5, w.shape).astype("float32") for w in reference.get_weights()])
-    reference.set_weights(ours.get_weights())
-    for training in (False, True):
-        outputs, grads = [], []
-        for layer in (reference, ours):
-            if stateful:
-                layer.reset_state()
-            with tf.GradientTape() as tape:
-                y = layer(x, mask=mask, training=training)
-                loss = tf.reduce_sum(y * np.linspace(-1, 1, y.shape[-1]).astype("float32"))
-            outputs.append(y.numpy())
-            grads.append([g.numpy() for g in tape.gradient(loss, layer.trainable_weights)])
-        np.testing.assert_allclose(outputs[1], outputs[0], rtol=1e-5, atol=1e-5)
-        for ours_grad, reference_grad in zip(grads[1], grads[0]):
-            np.testing.assert_allclose(ours_grad, reference_grad, rtol=1e-4, atol=1e-5)
-        if stateful:  # both carry the same last state to the next call
-            np.testing.assert_allclose(ours.states[0].numpy(), reference.states[0].numpy(), rtol=1e-5, atol=1e-5)
-        if training:  # the masks were applied: training differs from inference
-            assert np.abs(outputs[0] - previous).max() > 1e-3
-        previous = outputs[0]
-
-
-def test_the_factory_builds_projected_grus_that_load_keras_gru_weights(tmp_path):
-    cfg = ModelConfig(cell="gru", units=6, layers=2, embedding_dim=4, recurrent_dropout=0.2, head="next_token")
-    model = build_model(cfg, V)
-    assert all(type(model.get_layer(f"rnn_{i}")) is ProjectedGRU for i in range(2))
-    plain = keras.Sequential([keras.Input((None,), dtype="int32"), keras.layers.Embedding(V, 4, name="embedding"),
-                              keras.layers.GRU(6, return_sequences=True, recurrent_dropout=0.2, name="rnn_0"),
-                              keras.layers.GRU(6, return_sequences=True, recurrent_dropout=0.2, name="rnn_1"),
-                              keras.layers.Dense(V, name="logits")])
-    ids = np.array([[3, 1, 4, 1, 5, 9, 2]], np.int32)
-    model.set_weights(plain.get_weights())
-    np.testing.assert_allclose(model(ids).numpy(), plain(ids).numpy(), rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("cell, bidirectional, pooling", [

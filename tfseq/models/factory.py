@@ -12,8 +12,7 @@ from keras import layers
 from tfseq.config import ModelConfig
 from tfseq.errors import UserError
 from tfseq.models.heads import get_head
-from tfseq.models.layers import (CharCNN, HashedBigrams, NgramBag, ProjectedGRU, ReversibleEmbedding, TimePooling,
-                                 TokenDropout)
+from tfseq.models.layers import CharCNN, HashedBigrams, NgramBag, ReversibleEmbedding, TimePooling, TokenDropout
 
 # A tagger's character CNN (model.char_features): each word's first and last MAX_WORD_CHARS / 2 characters, as code
 # points hashed into CHAR_BUCKETS ids (0: padding; no character vocabulary to store or to miss), embedded in
@@ -21,7 +20,7 @@ from tfseq.models.layers import (CharCNN, HashedBigrams, NgramBag, ProjectedGRU,
 # shows its suffix, capitals and digits. tfseq.data.tag_encoding makes the ids.
 MAX_WORD_CHARS, CHAR_BUCKETS, CHAR_DIM, CHAR_WIDTH = 16, 1024, 16, 3
 
-CELLS = {"lstm": layers.LSTM, "gru": ProjectedGRU, "simplernn": layers.SimpleRNN}
+CELLS = {"lstm": layers.LSTM, "gru": layers.GRU, "simplernn": layers.SimpleRNN}
 # Gates per cell: the width of the kernels is gates * units.
 GATES = {"lstm": 4, "gru": 3, "simplernn": 1}
 

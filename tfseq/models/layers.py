@@ -1,5 +1,5 @@
 """The model factory's own Keras layers: pooling over time, token dropout, hashed bigram embeddings, an embedding
-that also gives logits, a GRU that projects its inputs outside its loop."""
+that also gives logits."""
 from __future__ import annotations
 
 import keras
@@ -241,49 +241,3 @@ class CharCNN(layers.Layer):
         return {**super().get_config(), "filters": self.filters, "buckets": self.buckets, "dim": self.dim,
                 "width": self.width}
 
-
-@keras.saving.register_keras_serializable(package="tfseq")
-class ProjectedGRU(layers.GRU):
-    """keras.layers.GRU (reset_after) with recurrent dropout, computed faster: the input projection of every step is
-    one matrix product over the whole sequence before the loop, and the loop multiplies only the state.
-
-    With recurrent dropout Keras' cell falls back to six small products per step (three gates, inputs and state
-    apart) and no fused kernel applies; here the three masked states go through one batched product. Same weights,
-    same masks (one per gate, fixed over the sequence), same outputs as keras.layers.GRU: tests/test_layers.py checks
-    both. Any other configuration (no recurrent dropout, input dropout, reset_after=False) runs Keras' own loop.
-    """
-
-    def inner_loop(self, sequences, initial_state, mask, training=False):
-        cell = self.cell
-        if not cell.recurrent_dropout or cell.dropout or not cell.reset_after or not cell.use_bias:
-            return super().inner_loop(sequences, initial_state, mask, training)
-        state = initial_state[0] if isinstance(initial_state, (list, tuple)) else initial_state
-        units = cell.units
-        input_bias, recurrent_bias = cell.bias[0], cell.bias[1]
-        projected = ops.matmul(sequences, cell.kernel) + input_bias  # [batch, time, 3 * units]: z, r, h
-        # RNN.call made the masks before this loop; they are only applied while training, as the cell does.
-        masks = ops.stack(cell.get_recurrent_dropout_mask(state), axis=0) if training else None
-        per_gate = ops.transpose(ops.reshape(cell.recurrent_kernel, (units, 3, units)), (1, 0, 2))  # [3, u, u]
-        gate_bias = ops.reshape(recurrent_bias, (3, 1, units))
-
-        def recurrent(h):
-            if masks is None:
-                inner = ops.matmul(h, cell.recurrent_kernel) + recurrent_bias
-                return inner[:, :units], inner[:, units:2 * units], inner[:, 2 * units:]
-            inner = ops.matmul(h[None] * masks, per_gate) + gate_bias  # [3, batch, units]
-            return inner[0], inner[1], inner[2]
-
-        def step(inputs, states):
-            h = states[0]
-            h_z, h_r, h_h = recurrent(h)
-            z = cell.recurrent_activation(inputs[:, :units] + h_z)
-            r = cell.recurrent_activation(inputs[:, units:2 * units] + h_r)
-            candidate = cell.activation(inputs[:, 2 * units:] + r * h_h)
-            h = z * h + (1 - z) * candidate
-            return h, [h]
-
-        # Keras' own loop over time (what RNN.inner_loop calls; ops has no public equivalent).
-        return keras.src.backend.rnn(step, projected, [state], go_backwards=self.go_backwards, mask=mask,
-                                     unroll=self.unroll, input_length=sequences.shape[1],
-                                     zero_output_for_mask=self.zero_output_for_mask,
-                                     return_all_outputs=self.return_sequences)
