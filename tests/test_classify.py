@@ -232,7 +232,8 @@ def test_an_interrupted_classify_run_resumes_to_the_same_weights_and_refuses_cha
     data, test = tmp_path / "train.csv", tmp_path / "test.csv"
     shutil.copy(train, data)
     shutil.copy(test_rows, test)
-    cfg = tiny_classify_config((data, test), "train.epochs=3")
+    # With the n-gram model and its naive-Bayes ratios: they come back from the checkpoint with the weights.
+    cfg = tiny_classify_config((data, test), "train.epochs=3", "model.ngram_buckets=64", "model.ngram_prior=nb")
     straight = json.loads(trainer.train(cfg, str(tmp_path / "straight")).metrics.read_text())
     original = trainer.RunCheckpoint.on_epoch_end
 
