@@ -240,4 +240,3 @@ class CharCNN(layers.Layer):
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "buckets": self.buckets, "dim": self.dim,
                 "width": self.width}
-

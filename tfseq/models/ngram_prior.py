@@ -19,27 +19,23 @@ def naive_bayes_ratios(bag, encoded, num_classes: int, alpha: float = 1.0, batch
         encoded: the training split (tfseq.data.batching.Encoded: ids, offsets, class ids).
         num_classes: the run's classes.
         alpha: the smoothing count added to every bucket.
-        batch_size: texts hashed together (sorted by length, so that little is padding).
+        batch_size: texts hashed together.
 
     Returns:
         float32 [bag.buckets, bag.width]; a bucket no training text contains gets the classes' size ratio only.
     """
-    counts = np.zeros((num_classes, bag.buckets), np.float64)
-    lengths = np.diff(encoded.splits)
-    by_length = np.argsort(lengths, kind="stable")
-    for start in range(0, len(by_length), batch_size):
-        rows = by_length[start:start + batch_size]
-        ids = np.zeros((len(rows), max(int(lengths[rows].max()), 1)), np.int32)
-        for i, row in enumerate(rows):
-            ids[i, :lengths[row]] = encoded.ids[encoded.splits[row]:encoded.splits[row + 1]]
-        hashes = keras.ops.convert_to_numpy(bag.hashes(ids))
-        for i, row in enumerate(rows):
-            counts[encoded.labels[row], np.unique(hashes[i][hashes[i] >= 0])] += 1
-    total = counts.sum(axis=0)
-    columns = [(1, 0)] if bag.width == 1 else [(c, None) for c in range(bag.width)]
+    from tfseq.data.batching import eval_dataset
+
+    counts = np.zeros(num_classes * bag.buckets, np.float64)
+    for ids, labels in eval_dataset(encoded, batch_size):  # shortest texts first: little padding to hash
+        ranked = np.sort(keras.ops.convert_to_numpy(bag.hashes(ids)), axis=1)
+        # Each text's distinct buckets (-1: an n-gram reaching into padding), as NgramBag.call counts them.
+        first = (ranked >= 0) & np.pad(ranked[:, 1:] != ranked[:, :-1], [[0, 0], [1, 0]], constant_values=True)
+        classes = np.broadcast_to(labels.numpy().astype(np.int64), ranked.shape)
+        counts += np.bincount((classes * bag.buckets + ranked)[first], minlength=counts.size)
+    counts = counts.reshape(num_classes, bag.buckets)
     ratios = np.empty((bag.buckets, bag.width), np.float32)
-    for k, (c, other) in enumerate(columns):
-        inside = counts[c] + alpha
-        outside = (counts[other] if other is not None else total - counts[c]) + alpha
-        ratios[:, k] = np.log(inside / inside.sum()) - np.log(outside / outside.sum())
+    for column, c in enumerate([1] if bag.width == 1 else range(bag.width)):
+        inside, outside = counts[c] + alpha, counts.sum(axis=0) - counts[c] + alpha
+        ratios[:, column] = np.log(inside / inside.sum()) - np.log(outside / outside.sum())
     return ratios
