@@ -262,16 +262,26 @@ def test_the_naive_bayes_prior_comes_from_the_training_texts_and_is_saved_with_t
     from tfseq.runs import load_trained
     from tfseq.tasks.classify import ClassifyTask
 
-    cfg = tiny_classify_config(news_csv, "train.epochs=1", "model.ngram_buckets=512", "model.ngram_prior=nb")
+    cfg = tiny_classify_config(news_csv, "train.epochs=1", "model.ngram_buckets=512", "model.ngram_prior=nb",
+                               "model.ngram_min_count=2")
     run = trainer.train(cfg, str(tmp_path / "run"))
-    assert "n-gram prior: naive-Bayes log-count ratios of " in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "n-gram prior: naive-Bayes log-count ratios of " in out and " buckets in 2 or more training texts" in out
     bag = load_trained(run.path).model.get_layer("ngrams")
+    assert bag.hash == "mixed"
     task = ClassifyTask(cfg)
-    expected = naive_bayes_ratios(bag, task.encoded["train"], task.num_classes)
+    expected = naive_bayes_ratios(bag, task.encoded["train"], task.num_classes, min_count=2)
     assert expected.shape == (512, 3) and np.ptp(expected) > 1.0
     np.testing.assert_allclose(bag.ratios.embeddings.numpy(), expected, rtol=1e-6)
+    every = naive_bayes_ratios(bag, task.encoded["train"], task.num_classes)
+    assert (~expected.any(axis=1)).sum() > (~every.any(axis=1)).sum()  # the buckets of one training text only
     # Not the validation texts': they differ from the training texts, and so do their ratios.
-    assert not np.allclose(naive_bayes_ratios(bag, task.encoded["val"], task.num_classes), expected)
+    assert not np.allclose(naive_bayes_ratios(bag, task.encoded["val"], task.num_classes, min_count=2), expected)
+    # A run saved before model.ngram_hash existed reads as fnv, the hash its weights were trained with.
+    config = run.path / "config.toml"
+    config.write_text("".join(line for line in config.read_text().splitlines(True)
+                              if not line.startswith("ngram_hash")))
+    assert load_trained(run.path).model.get_layer("ngrams").hash == "fnv"
 
 
 def test_limit_keeps_a_stratified_sample_per_split(news_csv):

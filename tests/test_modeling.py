@@ -128,6 +128,28 @@ def test_ngram_bag_counts_each_distinct_ngram_once_and_ignores_padding():
     assert NgramBag.from_config(scaled.get_config()).scale == 4.0
 
 
+def test_mixed_hash_is_murmur3s_finalizer_and_spreads_pairs_of_frequent_words():
+    from tfseq.models.layers import NgramBag, _fmix32
+
+    # murmur3 fmix32 of these inputs (reference values from its definition on unsigned 32-bit words).
+    x = np.array([0, 1, -1, 123456789, -2 ** 31], np.int32)
+    assert _fmix32(x).numpy().tolist() == [0, 1364076727, -2114883783, -1168058214, 1832674720]
+    # The 90,000 word pairs of the 300 most frequent ids (a frequency-ranked vocabulary) in 2^24 buckets: a random
+    # function would merge about 240 of them; the FNV step alone merges about 8,000, whatever the table's size.
+    a, b = np.meshgrid(np.arange(1, 301), np.arange(1, 301))
+    pairs = np.stack([a.ravel(), b.ravel()], axis=1).astype(np.int32)
+    spread = {}
+    for kind in ("fnv", "mixed"):
+        hashes = NgramBag(2 ** 24, 2, 1, hash=kind).hashes(pairs).numpy()
+        spread[kind] = len(set(hashes[:, 3].tolist()))  # the pair's bigram: second token, order 2
+    assert spread["fnv"] < 85_000 and spread["mixed"] > 89_500
+    # fnv keeps the buckets of runs saved before the mixed hash existed.
+    h = (np.int64(0) * 16777619) ^ (7 + 7919)
+    h = (h * 16777619 % 2 ** 32) ^ (5 + 2 * 7919)
+    h = h - 2 ** 32 if h >= 2 ** 31 else h
+    assert NgramBag(1000, 2, 1, hash="fnv").hashes(np.array([[5, 7]], np.int32)).numpy()[0, 3] == h % 1000
+
+
 def test_naive_bayes_ratios_count_each_text_once_per_bucket():
     from tfseq.data.batching import Encoded
     from tfseq.models.layers import NgramBag
@@ -156,6 +178,11 @@ def test_naive_bayes_ratios_count_each_text_once_per_bucket():
     np.testing.assert_allclose(wide(np.array([[6, 8, 0]], np.int32)).numpy()[0],
                                (ratios[b6] + ratios[b8]) / np.sqrt(2), rtol=1e-5)
     assert NgramBag.from_config(wide.get_config()).prior and not wide.ratios.trainable
+    # min_count 2: 7 and 8 (one text each) get 0 and leave the sums, where only 5 and 6 (two texts each) remain.
+    ratios = naive_bayes_ratios(wide, encoded, 3, min_count=2)
+    np.testing.assert_allclose(ratios[b6, 1], np.log(3 / 5) - np.log(1 / 3), rtol=1e-6)
+    np.testing.assert_allclose(ratios[b5, 1], np.log(2 / 5) - np.log(2 / 3), rtol=1e-6)
+    assert not ratios[[b7, b8]].any() and np.count_nonzero(ratios.any(axis=1)) == 2
 
 
 def test_ngram_scale_is_the_tables_learning_rate_under_adam():

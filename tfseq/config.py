@@ -74,6 +74,10 @@ class ModelConfig:
     # its learning rate over the rest of the model's (rare n-grams move further per step, as in NBSVM)
     ngram_prior: str = "none"  # nb = scale each n-gram's weight by its naive-Bayes log-count ratio in the training
     # texts (NBSVM's features; computed when a new run starts, saved with the weights); none = unscaled
+    ngram_min_count: int = 1  # with ngram_prior = "nb": buckets fewer training texts than this contain get weight 0
+    # (NBSVM's min_df: an n-gram of one review only lets the model memorise that review)
+    ngram_hash: str = "mixed"  # mixed = n-gram hashes scrambled before bucketing (spread evenly); fnv = without
+    # (run folders saved before the option read as fnv)
     init_from: str = ""  # classifiers: a word LM's run folder; its embedding rows (by token) and recurrent layers
     # start the model (pretraining); "" = fresh weights
     tie_embeddings: bool = False  # language models: logits = Dense(embedding_dim)(last layer) @ embedding^T (tied output)
@@ -97,6 +101,11 @@ class ModelConfig:
         check_range("model.ngram_order", self.ngram_order, 1, 8)
         check_range("model.ngram_scale", self.ngram_scale, 0.0, math.inf, low_open=True)
         check_choice("model.ngram_prior", self.ngram_prior, ("none", "nb"))
+        check_choice("model.ngram_hash", self.ngram_hash, ("mixed", "fnv"))
+        check_range("model.ngram_min_count", self.ngram_min_count, 1, math.inf)
+        if self.ngram_min_count > 1 and self.ngram_prior != "nb":
+            raise UserError(f"model.ngram_min_count = {self.ngram_min_count} zeroes rare n-grams through the "
+                            "naive-Bayes ratios: set model.ngram_prior = \"nb\" too, or remove model.ngram_min_count")
         if self.ngram_prior != "none" and not self.ngram_buckets:
             raise UserError(f"model.ngram_prior = {self.ngram_prior!r} scales the n-gram linear model, which is off: "
                             "set model.ngram_buckets (e.g. 2097152) or remove model.ngram_prior")

@@ -102,7 +102,11 @@ class RunFolder:
     def read_config(self) -> RunConfig:
         if not self.config.exists():
             raise UserError(f"{self.path} is not a tfseq run folder: {self.config.name} is missing")
-        return config_from_dict(read_toml(self.config), str(self.config))
+        table = read_toml(self.config)
+        model = table.get("model")
+        if isinstance(model, dict) and model.get("ngram_buckets") and "ngram_hash" not in model:
+            model["ngram_hash"] = "fnv"  # saved before the mixed hash existed: its weights are of the old buckets
+        return config_from_dict(table, str(self.config))
 
     def write_config(self, cfg: RunConfig) -> None:
         atomic_write(self.config, dumps_toml(cfg))

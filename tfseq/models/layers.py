@@ -115,7 +115,9 @@ class NgramBag(layers.Layer):
     and scaled by `scale` / sqrt(distinct n-grams), to be added to the head's logits.
 
     N-grams are hashed from the ids in the graph (FNV-style: multiply and xor in int32, wrapping), so the input
-    pipeline and the exported model need nothing extra. An n-gram that reaches into padding is left out. Duplicates
+    pipeline and the exported model need nothing extra. The "mixed" hash then scrambles every bit (murmur3's
+    finalizer) before the bucket is taken: the FNV step alone leaves the low bits of a word pair's hash depending on
+    few bits of its words, so that n-grams of frequent words crowd into few buckets. An n-gram that reaches into padding is left out. Duplicates
     are found by sorting each text's hashes, so the cost grows as t log t with the text's length t.
 
     Args:
@@ -124,15 +126,18 @@ class NgramBag(layers.Layer):
         width: outputs (the head's logits: 1 for a binary head, k for k classes).
         scale: multiplies the output. The table starts at zero and Adam moves each weight by about its learning
             rate per step whatever the gradient's size, so this is the table's learning rate over the rest.
+        hash: "mixed" (the default) or "fnv" (without the finalizer: models saved before it existed).
         prior: each row is also multiplied by a fixed row of `ratios` (ones until set: see
             tfseq.models.ngram_prior), NBSVM's scaling of each feature by its naive-Bayes log-count ratio. Under Adam
             an n-gram's weight then moves by about its ratio per step: telling n-grams learn fast, neutral ones
             hardly at all. The ratios are saved with the weights and never trained.
     """
 
-    def __init__(self, buckets: int, order: int, width: int, scale: float = 1.0, prior: bool = False, **kwargs):
+    def __init__(self, buckets: int, order: int, width: int, scale: float = 1.0, prior: bool = False,
+                 hash: str = "mixed", **kwargs):
         super().__init__(**kwargs)
         self.buckets, self.order, self.width, self.scale, self.prior = buckets, order, width, float(scale), prior
+        self.hash = hash
         self.table = layers.Embedding(buckets, width, embeddings_initializer="zeros", name="table")
         self.ratios = (layers.Embedding(buckets, width, embeddings_initializer="ones", trainable=False,
                                         name="ratios") if prior else None)
@@ -153,7 +158,7 @@ class NgramBag(layers.Layer):
             back_ok = ops.pad(valid[:, :-n], [[0, 0], [n, 0]]) if n else valid
             h = ops.bitwise_xor(h * 16777619, back + 7919 * (n + 1))
             ok = ops.logical_and(ok, back_ok)
-            found.append(ops.where(ok, ops.mod(h, self.buckets), -1))
+            found.append(ops.where(ok, ops.mod(_fmix32(h) if self.hash == "mixed" else h, self.buckets), -1))
         return ops.concatenate(found, axis=1)
 
     def call(self, ids):
@@ -176,7 +181,16 @@ class NgramBag(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "buckets": self.buckets, "order": self.order, "width": self.width,
-                "scale": self.scale, "prior": self.prior}
+                "scale": self.scale, "prior": self.prior, "hash": self.hash}
+
+
+def _fmix32(h):
+    """murmur3's 32-bit finalizer on int32 (wrapping products; logical shifts by masking the arithmetic ones)."""
+    for shift, factor in ((16, -2048144789), (13, -1028477387), (16, None)):  # 0x85ebca6b, 0xc2b2ae35 as int32
+        h = ops.bitwise_xor(h, ops.bitwise_and(ops.right_shift(h, shift), (1 << (32 - shift)) - 1))
+        if factor is not None:
+            h = h * factor
+    return h
 
 
 @keras.saving.register_keras_serializable(package="tfseq")

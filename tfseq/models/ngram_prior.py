@@ -6,7 +6,8 @@ import keras
 import numpy as np
 
 
-def naive_bayes_ratios(bag, encoded, num_classes: int, alpha: float = 1.0, batch_size: int = 256) -> np.ndarray:
+def naive_bayes_ratios(bag, encoded, num_classes: int, alpha: float = 1.0, min_count: int = 1,
+                       batch_size: int = 256) -> np.ndarray:
     """Each hash bucket's naive-Bayes log-count ratio in the training texts.
 
     A text counts once for each distinct n-gram bucket it contains (binarised, as the NgramBag reads it). For a
@@ -19,10 +20,13 @@ def naive_bayes_ratios(bag, encoded, num_classes: int, alpha: float = 1.0, batch
         encoded: the training split (tfseq.data.batching.Encoded: ids, offsets, class ids).
         num_classes: the run's classes.
         alpha: the smoothing count added to every bucket.
+        min_count: > 1: a bucket fewer training texts contain gets ratio 0 (the n-gram linear model ignores it) and
+            is left out of the sums, as NBSVM leaves out n-grams under its min_df.
         batch_size: texts hashed together.
 
     Returns:
-        float32 [bag.buckets, bag.width]; a bucket no training text contains gets the classes' size ratio only.
+        float32 [bag.buckets, bag.width]; with min_count 1, a bucket no training text contains gets the classes' size
+        ratio only.
     """
     from tfseq.data.batching import eval_dataset
 
@@ -34,8 +38,10 @@ def naive_bayes_ratios(bag, encoded, num_classes: int, alpha: float = 1.0, batch
         classes = np.broadcast_to(labels.numpy().astype(np.int64), ranked.shape)
         counts += np.bincount((classes * bag.buckets + ranked)[first], minlength=counts.size)
     counts = counts.reshape(num_classes, bag.buckets)
-    ratios = np.empty((bag.buckets, bag.width), np.float32)
+    # min_count 1 keeps every bucket, even those no training text contains (the smoothing's mass stays in the sums).
+    keep = counts.sum(axis=0) >= min_count if min_count > 1 else np.ones(bag.buckets, bool)
+    ratios = np.zeros((bag.buckets, bag.width), np.float32)
     for column, c in enumerate([1] if bag.width == 1 else range(bag.width)):
-        inside, outside = counts[c] + alpha, counts.sum(axis=0) - counts[c] + alpha
-        ratios[:, column] = np.log(inside / inside.sum()) - np.log(outside / outside.sum())
+        inside, outside = counts[c][keep] + alpha, counts.sum(axis=0)[keep] - counts[c][keep] + alpha
+        ratios[keep, column] = np.log(inside / inside.sum()) - np.log(outside / outside.sum())
     return ratios

@@ -208,10 +208,14 @@ class ClassifyTask(Task):
 
         started = time.perf_counter()
         bag = model.get_layer("ngrams")
-        ratios = naive_bayes_ratios(bag, self.encoded["train"], self.num_classes)
+        ratios = naive_bayes_ratios(bag, self.encoded["train"], self.num_classes,
+                                    min_count=self.cfg.model.ngram_min_count)
         bag.ratios.embeddings.assign(ratios)
+        min_count = self.cfg.model.ngram_min_count
+        kept = (f", {np.count_nonzero(ratios.any(axis=1)):,} buckets in {min_count} or more training {self.unit}"
+                if min_count > 1 else "")
         return (f"n-gram prior: naive-Bayes log-count ratios of {len(self.encoded['train'].labels):,} training "
-                f"{self.unit} over {bag.buckets:,} buckets (from {ratios.min():.2f} to {ratios.max():.2f}), "
+                f"{self.unit} over {bag.buckets:,} buckets{kept} (from {ratios.min():.2f} to {ratios.max():.2f}), "
                 f"{time.perf_counter() - started:.0f} s")
 
     def train_data(self, first_epoch: int):
