@@ -66,6 +66,7 @@ def test_every_field_has_a_default_and_a_comment():
                              "model.ngram_buckets"),
     ("model.ngram_prior=svm", "model.ngram_prior = 'svm' is not allowed; choose one of: none, nb"),
     ("model.ngram_hash=md5", "model.ngram_hash = 'md5' is not allowed; choose one of: mixed, fnv"),
+    ("model.ngram_dropout=1", "model.ngram_dropout = 1.0 is out of range; allowed: [0.0, 1.0)"),
     ("model.ngram_min_count=0", "model.ngram_min_count = 0 is out of range; allowed: [1, inf)"),
     ("model.ngram_min_count=2", "model.ngram_min_count = 2 zeroes rare n-grams through the naive-Bayes ratios: set "
                                 "model.ngram_prior = \"nb\" too"),

@@ -150,6 +150,25 @@ def test_mixed_hash_is_murmur3s_finalizer_and_spreads_pairs_of_frequent_words():
     assert NgramBag(1000, 2, 1, hash="fnv").hashes(np.array([[5, 7]], np.int32)).numpy()[0, 3] == h % 1000
 
 
+def test_ngram_dropout_leaves_out_ngrams_while_training_only():
+    from tfseq.models.layers import NgramBag
+
+    ids = np.tile(np.arange(1, 201, dtype=np.int32), (64, 1))  # 200 distinct unigrams per text
+    bag = NgramBag(2 ** 20, 1, 1, dropout=0.25, seed=3)
+    bag.build(ids.shape)
+    bag.table.embeddings.assign(np.ones((2 ** 20, 1), np.float32))
+    full = bag(ids).numpy()
+    np.testing.assert_allclose(full, bag(ids, training=False).numpy())
+    np.testing.assert_allclose(full, np.sqrt(200 - np.zeros((64, 1))), rtol=1e-5)  # no collisions among 200 ids
+    dropped = bag(ids, training=True).numpy()
+    # Each kept n-gram counts 1 / 0.75, so a text's logit is (kept / 0.75) / sqrt(200), with 150 kept on average.
+    kept = dropped[:, 0] * np.sqrt(200) * 0.75
+    np.testing.assert_allclose(kept, np.round(kept), atol=1e-3)
+    assert len(set(np.round(kept).tolist())) > 5 and 140 < kept.mean() < 160
+    assert abs(dropped.mean() - full.mean()) < 0.05 * full.mean()
+    assert NgramBag.from_config(bag.get_config()).dropout == 0.25
+
+
 def test_naive_bayes_ratios_count_each_text_once_per_bucket():
     from tfseq.data.batching import Encoded
     from tfseq.models.layers import NgramBag

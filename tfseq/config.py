@@ -76,6 +76,7 @@ class ModelConfig:
     # texts (NBSVM's features; computed when a new run starts, saved with the weights); none = unscaled
     ngram_min_count: int = 1  # with ngram_prior = "nb": buckets fewer training texts than this contain get weight 0
     # (NBSVM's min_df: an n-gram of one review only lets the model memorise that review)
+    ngram_dropout: float = 0.0  # while training, leaves out this fraction of each text's distinct n-grams
     ngram_hash: str = "mixed"  # mixed = n-gram hashes scrambled before bucketing (spread evenly); fnv = without
     # (run folders saved before the option read as fnv)
     init_from: str = ""  # classifiers: a word LM's run folder; its embedding rows (by token) and recurrent layers
@@ -102,6 +103,7 @@ class ModelConfig:
         check_range("model.ngram_scale", self.ngram_scale, 0.0, math.inf, low_open=True)
         check_choice("model.ngram_prior", self.ngram_prior, ("none", "nb"))
         check_choice("model.ngram_hash", self.ngram_hash, ("mixed", "fnv"))
+        check_range("model.ngram_dropout", self.ngram_dropout, 0.0, 1.0, high_open=True)
         check_range("model.ngram_min_count", self.ngram_min_count, 1, math.inf)
         if self.ngram_min_count > 1 and self.ngram_prior != "nb":
             raise UserError(f"model.ngram_min_count = {self.ngram_min_count} zeroes rare n-grams through the "

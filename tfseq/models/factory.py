@@ -93,7 +93,8 @@ def build_model(cfg: ModelConfig, vocab_size: int, num_classes: int = 0, statefu
     inputs, features, embedding = build_backbone(cfg, vocab_size, head.per_step, stateful_batch)
     num_classes = num_classes or cfg.num_classes
     ngrams = (NgramBag(cfg.ngram_buckets, cfg.ngram_order, head.width(vocab_size, num_classes), cfg.ngram_scale,
-                       prior=cfg.ngram_prior == "nb", hash=cfg.ngram_hash, dtype="float32", name="ngrams")(inputs)
+                       prior=cfg.ngram_prior == "nb", hash=cfg.ngram_hash, dropout=cfg.ngram_dropout, dtype="float32",
+                       name="ngrams")(inputs)
               if cfg.ngram_buckets else None)
     outputs = head.build(features, vocab_size, num_classes, embedding if cfg.tie_embeddings else None, ngrams)
     names = {"next_token": "char_lm", "per_token": "tagger"}

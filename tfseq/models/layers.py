@@ -127,6 +127,10 @@ class NgramBag(layers.Layer):
         scale: multiplies the output. The table starts at zero and Adam moves each weight by about its learning
             rate per step whatever the gradient's size, so this is the table's learning rate over the rest.
         hash: "mixed" (the default) or "fnv" (without the finalizer: models saved before it existed).
+        dropout: while training, leaves out this fraction of each text's distinct n-grams (the rest scaled up by
+            1 / (1 - dropout), so a text's expected logit stays), so that the table cannot memorise a training text
+            by its rare n-grams alone.
+        seed: seed of the dropout's random generator.
         prior: each row is also multiplied by a fixed row of `ratios` (ones until set: see
             tfseq.models.ngram_prior), NBSVM's scaling of each feature by its naive-Bayes log-count ratio. Under Adam
             an n-gram's weight then moves by about its ratio per step: telling n-grams learn fast, neutral ones
@@ -134,10 +138,11 @@ class NgramBag(layers.Layer):
     """
 
     def __init__(self, buckets: int, order: int, width: int, scale: float = 1.0, prior: bool = False,
-                 hash: str = "mixed", **kwargs):
+                 hash: str = "mixed", dropout: float = 0.0, seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
         self.buckets, self.order, self.width, self.scale, self.prior = buckets, order, width, float(scale), prior
-        self.hash = hash
+        self.hash, self.dropout, self.seed = hash, float(dropout), seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
         self.table = layers.Embedding(buckets, width, embeddings_initializer="zeros", name="table")
         self.ratios = (layers.Embedding(buckets, width, embeddings_initializer="ones", trainable=False,
                                         name="ratios") if prior else None)
@@ -161,16 +166,20 @@ class NgramBag(layers.Layer):
             found.append(ops.where(ok, ops.mod(_fmix32(h) if self.hash == "mixed" else h, self.buckets), -1))
         return ops.concatenate(found, axis=1)
 
-    def call(self, ids):
+    def call(self, ids, training=False):
         ranked = ops.sort(self.hashes(ids), axis=1)
         previous = ops.pad(ranked[:, :-1], [[0, 0], [1, 0]], constant_values=-1)
         first = ops.cast(ops.logical_and(ops.greater_equal(ranked, 0), ops.not_equal(ranked, previous)),
                          self.compute_dtype)
+        count = ops.maximum(ops.sum(first, axis=1, keepdims=True), 1.0)  # before dropout: the logit's scale stays
+        used = first
+        if training and self.dropout:
+            kept = keras.random.uniform(ops.shape(first), seed=self.seed_generator) >= self.dropout
+            used = first * ops.cast(kept, self.compute_dtype) / (1.0 - self.dropout)
         buckets = ops.maximum(ranked, 0)
-        rows = self.table(buckets) * ops.expand_dims(first, -1)
+        rows = self.table(buckets) * ops.expand_dims(used, -1)
         if self.ratios is not None:
             rows = rows * self.ratios(buckets)
-        count = ops.maximum(ops.sum(first, axis=1, keepdims=True), 1.0)
         return ops.sum(rows, axis=1) * (self.scale / ops.sqrt(count))
 
     def compute_mask(self, ids, mask=None):
@@ -181,7 +190,7 @@ class NgramBag(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "buckets": self.buckets, "order": self.order, "width": self.width,
-                "scale": self.scale, "prior": self.prior, "hash": self.hash}
+                "scale": self.scale, "prior": self.prior, "hash": self.hash, "dropout": self.dropout, "seed": self.seed}
 
 
 def _fmix32(h):
