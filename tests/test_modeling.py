@@ -134,8 +134,8 @@ def test_mixed_hash_is_murmur3s_finalizer_and_spreads_pairs_of_frequent_words():
     # murmur3 fmix32 of these inputs (reference values from its definition on unsigned 32-bit words).
     x = np.array([0, 1, -1, 123456789, -2 ** 31], np.int32)
     assert _fmix32(x).numpy().tolist() == [0, 1364076727, -2114883783, -1168058214, 1832674720]
-    # The 90,000 word pairs of the 300 most frequent ids (a frequency-ranked vocabulary) in 2^24 buckets: a random
-    # function would merge about 240 of them; the FNV step alone merges about 8,000 at either size.
+    # The 90,000 word pairs of the 300 most frequent ids (a frequency-ranked vocabulary) in 2^21 or 2^24 buckets: a
+    # random function would merge about 240 of them in 2^24; the FNV step alone merges about 8,000 at either size.
     a, b = np.meshgrid(np.arange(1, 301), np.arange(1, 301))
     pairs = np.stack([a.ravel(), b.ravel()], axis=1).astype(np.int32)
     spread = {}
