@@ -12,6 +12,7 @@ A run folder holds everything needed to sample, evaluate, resume or export (see 
     .lock                held (flock) by the process training the run; names it
     history.csv          one row per epoch (epoch, loss, val_loss, ..., lr, minutes)
     metrics.json         held-out metrics of the final weights
+    members.json         an ensemble's member runs instead of weights (python -m tfseq.ensemble)
     confusion.json/.png  a classifier's test confusion matrix (rows: true class, columns: predicted)
     learning_curve.png   loss (and accuracy) per epoch
     logs/                TensorBoard event files
@@ -66,6 +67,7 @@ class RunFolder:
     metrics = property(lambda self: self.path / "metrics.json")
     plot = property(lambda self: self.path / "learning_curve.png")
     logs = property(lambda self: self.path / "logs")
+    members = property(lambda self: self.path / "members.json")
 
     def checkpoint(self, epoch: int) -> Path:
         return self.checkpoints / f"epoch-{epoch:04d}.weights.h5"
@@ -242,6 +244,8 @@ def choose_run_dir(cfg: RunConfig, run_dir: str | None) -> tuple[RunFolder, bool
             if run.path.exists() and any(p.name not in NEWBORN for p in run.path.iterdir()):
                 raise UserError(f"--run-dir {run.path} is not empty and holds no tfseq run; choose another folder")
             return run, False
+        if run.members.exists():
+            raise UserError(f"{run.path} holds an ensemble of runs, which is not trained; choose a new --run-dir")
         old = run.read_config()
         diffs = config_differences(old, cfg)
         if diffs:
@@ -257,6 +261,8 @@ def choose_run_dir(cfg: RunConfig, run_dir: str | None) -> tuple[RunFolder, bool
         raise UserError(f"{MODELS_DIR} is a file; run from a folder whose models/ is a folder, or pass --run-dir")
     for path in sorted((p for p in MODELS_DIR.glob(f"{prefix}-*") if (p / "config.toml").exists()), reverse=True):
         run = RunFolder(path)
+        if run.members.exists():
+            continue  # an ensemble: nothing to resume
         try:
             if not run.read_state().get("finished") and not config_differences(run.read_config(), cfg):
                 return run, True
@@ -291,7 +297,8 @@ class Trained:
 def load_trained(path: str | Path, tool: str | None = None) -> Trained:
     """Loads a run folder for inference: its config, vocabulary, class list and model with the final weights.
 
-    An unfinished run loads the weights of its last finished epoch.
+    An unfinished run loads the weights of its last finished epoch; an ensemble folder (members.json) loads its
+    members' models under one that averages their outputs (tfseq.ensembling).
 
     Args:
         path: the run folder.
@@ -316,6 +323,10 @@ def load_trained(path: str | Path, tool: str | None = None) -> Trained:
     classes = run.read_classes() or task.default_classes
     if get_head(cfg.model.head).has_classes and not classes:
         raise UserError(f"{run.classes} is missing: the run's class names are lost; restore the file, or train again")
+    if run.members.exists():
+        from tfseq.ensembling import ensemble_model, load_members
+
+        return Trained(cfg, vocab, ensemble_model(load_members(run)), classes)
     weights = run.weights
     if not weights.exists():
         state = run.read_state()
