@@ -104,7 +104,7 @@ def test_predict_refuses_a_charlm_run(tiny_run):
     assert "is a charlm run, which python -m tfseq.predict cannot use; use python -m tfseq.sample with it" in done.stderr
 
 
-@pytest.mark.parametrize("module", ["tfseq.train", "tfseq.sample", "tfseq.export", "tfseq.predict"])
+@pytest.mark.parametrize("module", ["tfseq.train", "tfseq.sample", "tfseq.export", "tfseq.predict", "tfseq.ensemble"])
 def test_help_explains_every_option(module):
     import importlib
 

@@ -84,6 +84,10 @@ def test_a_member_retrained_since_is_refused_and_training_into_an_ensemble_too(m
     out = make_ensemble(tmp_path / "ens", copies)
     with pytest.raises(UserError, match="holds an ensemble of runs, which is not trained; choose a new --run-dir"):
         trainer.train(tiny_classify_config(news_csv, "train.epochs=2", "train.seed=1"), str(out))
+    from tfseq.models.gradient_flow import diagnose_gradients
+
+    with pytest.raises(UserError, match="is an ensemble of runs; diagnose one of its members"):
+        diagnose_gradients(str(out))
     model = load_trained(copies[1]).model
     model.weights[-1].assign(model.weights[-1] + 1.0)  # the output bias: retrained, as far as the digest can tell
     model.save_weights(copies[1] / "model.weights.h5")

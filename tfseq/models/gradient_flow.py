@@ -244,6 +244,8 @@ def _run_source(run_dir: str, overrides) -> tuple[RunConfig, object, str]:
     """(the run's config with the overrides, the trained run, how far it was trained) of a run folder."""
     from tfseq.runs import RunFolder, load_trained
 
+    if RunFolder(run_dir).members.exists():
+        raise UserError(f"{run_dir} is an ensemble of runs; diagnose one of its members (listed in members.json)")
     trained = load_trained(run_dir)
     cfg = trained.cfg
     for item in overrides:
