@@ -72,6 +72,7 @@ def make_ensemble(out: str | Path, members: list[str | Path]) -> Path:
     run.write_classes(first.classes)
     write_json(run.members, {"members": entries})
     run.write_config(first.cfg)  # last, as a training run does: a folder with its config is complete
+    print(f"scoring the mean of {len(loaded)} runs on their validation and test splits", flush=True)
     started = time.perf_counter()
     task = make_task(first.cfg)
     metrics = {**task.final_metrics(model, run), "members": [e["run"] for e in entries], "train_minutes": minutes,
