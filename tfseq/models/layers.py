@@ -117,8 +117,9 @@ class NgramBag(layers.Layer):
     N-grams are hashed from the ids in the graph (FNV-style: multiply and xor in int32, wrapping), so the input
     pipeline and the exported model need nothing extra. The "mixed" hash then scrambles every bit (murmur3's
     finalizer) before the bucket is taken: the FNV step alone leaves the low bits of a word pair's hash depending on
-    few bits of its words, so that n-grams of frequent words crowd into few buckets. An n-gram that reaches into padding is left out. Duplicates
-    are found by sorting each text's hashes, so the cost grows as t log t with the text's length t.
+    few bits of its words, so that n-grams of frequent words crowd into few buckets. An n-gram that reaches into
+    padding is left out. Duplicates are found by sorting each text's hashes, so the cost grows as t log t with the
+    text's length t.
 
     Args:
         buckets: rows of the table (hash buckets shared by every order).

@@ -207,11 +207,9 @@ class ClassifyTask(Task):
         from tfseq.models.ngram_prior import naive_bayes_ratios
 
         started = time.perf_counter()
-        bag = model.get_layer("ngrams")
-        ratios = naive_bayes_ratios(bag, self.encoded["train"], self.num_classes,
-                                    min_count=self.cfg.model.ngram_min_count)
+        bag, min_count = model.get_layer("ngrams"), self.cfg.model.ngram_min_count
+        ratios = naive_bayes_ratios(bag, self.encoded["train"], self.num_classes, min_count=min_count)
         bag.ratios.embeddings.assign(ratios)
-        min_count = self.cfg.model.ngram_min_count
         kept = (f", {np.count_nonzero(ratios.any(axis=1)):,} buckets in {min_count} or more training {self.unit}"
                 if min_count > 1 else "")
         return (f"n-gram prior: naive-Bayes log-count ratios of {len(self.encoded['train'].labels):,} training "
