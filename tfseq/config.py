@@ -128,6 +128,8 @@ class TrainConfig:
     warmup_steps: int = 0  # linear warm-up from 0 to the peak over this many batches
     clipnorm: float = 0.0  # clip the global gradient norm to this; 0 = no clipping
     weight_decay: float = 0.0  # decoupled weight decay (AdamW); 0 = plain Adam
+    ema: float = 0.0  # average the weights as they train (exponential, this decay per step: 0.999 averages about the
+    # last 1,000 steps); validation, the best epoch and the saved weights use the average; 0 = off
     early_stopping: int = 0  # stop after this many epochs without a better `monitor`, keep the best; 0 = never
     monitor: str = "val_loss"  # what early stopping and the best epoch go by: val_loss | val_accuracy (classifiers)
     class_weight: str = "none"  # classifiers: none | balanced (weights each class by n / (k * its count) in training)
@@ -148,6 +150,7 @@ class TrainConfig:
         check_choice("train.lr_schedule", self.lr_schedule, ("constant", "cosine"))
         check_choice("train.strategy", self.strategy, ("default", "mirrored", "multiworker"))
         check_range("train.lr_min_ratio", self.lr_min_ratio, 0.0, 1.0)
+        check_range("train.ema", self.ema, 0.0, 1.0, high_open=True)
 
 
 @dataclass

@@ -14,6 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfseq.averaging import averaged, keep_average, restore, swap_in
 from tfseq.config import RunConfig, TrainConfig, task_spec
 from tfseq.distribute import build_before_fit, is_chief, make_strategy, shard_by_data, worker_index, worker_sum
 from tfseq.errors import UserError, first_line
@@ -30,8 +31,9 @@ def make_task(cfg: RunConfig):
 
 
 def make_optimizer(t: TrainConfig, total_steps: int) -> keras.optimizers.Optimizer:
-    """Adam with the configured peak rate, warm-up, schedule and gradient clipping, logging the gradient norm
-    (GradientNormLog: history.csv's grad_norm and clipped columns).
+    """Adam with the configured peak rate, warm-up, schedule, gradient clipping and, with train.ema, an average of
+    the weights (tfseq.averaging), logging the gradient norm (GradientNormLog: history.csv's grad_norm and clipped
+    columns).
 
     Args:
         t: the train section of the config.
@@ -42,9 +44,10 @@ def make_optimizer(t: TrainConfig, total_steps: int) -> keras.optimizers.Optimiz
     if t.lr_schedule == "cosine" or t.warmup_steps:
         rate = BudgetCosine(t.learning_rate, t.lr_min_ratio if t.lr_schedule == "cosine" else 1.0, t.warmup_steps,
                             total_steps)
+    common = dict(global_clipnorm=t.clipnorm or None, use_ema=t.ema > 0, ema_momentum=t.ema or 0.99)
     if t.weight_decay:
-        return LoggedAdamW(rate, weight_decay=t.weight_decay, global_clipnorm=t.clipnorm or None)
-    return LoggedAdam(rate, global_clipnorm=t.clipnorm or None)
+        return LoggedAdamW(rate, weight_decay=t.weight_decay, **common)
+    return LoggedAdam(rate, **common)
 
 
 class GradientNormLog:
@@ -157,6 +160,33 @@ def seed_dropout(model: keras.Model, seed: int, epoch: int) -> None:
     for i, var in enumerate(generators):
         key = int(np.random.SeedSequence([seed, i, epoch]).generate_state(1)[0] >> 1)  # 31 bits: any seed dtype
         var.assign(np.array([key, 0], dtype=var.dtype))
+
+
+class EpochValidation(keras.callbacks.Callback):
+    """Validates the averaged weights when the run keeps an average (train.ema): swaps them in for Keras' validation
+    pass, and adds the task's own epoch metrics (a language model's held-out stream) to the epoch's logs, read with
+    them too. The trained weights are back in place before the checkpoint is written.
+
+    Args:
+        task: the run's task (its epoch_metrics).
+    """
+
+    def __init__(self, task):
+        super().__init__()
+        self.task = task
+        self._trained = None
+
+    def on_test_begin(self, logs=None):
+        self._trained = swap_in(self.model)
+
+    def on_test_end(self, logs=None):
+        restore(self.model, self._trained)
+        self._trained = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            with averaged(self.model):
+                logs.update(self.task.epoch_metrics(self.model))
 
 
 class RunCheckpoint(keras.callbacks.Callback):
@@ -406,8 +436,8 @@ def _start_state(run: RunFolder, resume: bool, task) -> dict:
 def _compiled_model(cfg: RunConfig, task, strategy) -> keras.Model:
     """Builds and compiles the model inside the strategy's scope, refusing one that cannot fit in memory."""
     params = parameter_count(cfg.model, task.vocab.size, task.num_classes)
-    # Weights, gradients and Adam's two moments, in float32; activations come on top.
-    needed = params * 4 * 4
+    # Weights, gradients, Adam's two moments (and the average of train.ema), in float32; activations come on top.
+    needed = params * 4 * (5 if cfg.train.ema else 4)
     available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     if needed > available:
         raise UserError(f"the model has {params:,} parameters: about {needed / 2**30:.1f} GiB to train (weights, "
@@ -504,7 +534,8 @@ def _fit_and_finish(cfg: RunConfig, run: RunFolder, task, model: keras.Model, st
     chief = is_chief(strategy)
     from_chief = lambda values: total(np.asarray(values, np.float64) * float(chief))
     checkpoint = RunCheckpoint(run, cfg, state, history, from_chief)
-    callbacks = [*task.callbacks(), checkpoint, keras.callbacks.TensorBoard(str(run.logs), write_graph=False, profile_batch=0)]
+    callbacks = [*task.callbacks(), EpochValidation(task), checkpoint,
+                 keras.callbacks.TensorBoard(str(run.logs), write_graph=False, profile_batch=0)]
     if state.get("stop_reason"):
         print(f"training had already stopped ({state['stop_reason']})", flush=True)
     elif state["epoch"] < cfg.train.epochs:
@@ -525,6 +556,8 @@ def _fit_and_finish(cfg: RunConfig, run: RunFolder, task, model: keras.Model, st
         else:
             with strategy.scope():
                 _load_weights(model, run.best, run)
+    with strategy.scope():
+        keep_average(model)  # a checkpoint holds the trained weights beside their average
     atomic_save(run.weights, model.save_weights, suffix=".weights.h5")
     metrics = {**task.final_metrics(model, run), "epochs": state["epoch"], "train_minutes": state["train_seconds"] / 60,
                "weights_sha256": weights_digest(model)}

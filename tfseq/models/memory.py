@@ -5,7 +5,8 @@ What is counted, in bytes, for one training step of `train.batch_size` sequences
 
 - weights: every parameter in float32 (4 bytes; mixed precision keeps float32 variables too);
 - optimizer: Adam / AdamW's two moments per trainable weight plus the weight's gradient, float32 (12 bytes per
-  weight; an embedding's gradient is counted dense, as the update makes it);
+  weight; an embedding's gradient is counted dense, as the update makes it), and the weight's average under
+  train.ema (16 bytes);
 - activations: what backprop keeps from the forward pass, in each tensor's compute dtype (float16 under mixed
   precision, float32 for the output layer and the loss, int32 for ids):
   - every layer's output (the next layer's backward pass reads it), the input ids included;
@@ -36,6 +37,7 @@ DEFAULT_TIME_STEPS = 256  # a classifier's assumed text length when data.max_len
 ASSUMED_VOCAB = {"char": 100, "word": 20_000}  # assumed vocabulary sizes when nothing bounds them
 FLOAT32 = 4
 ADAM_BYTES_PER_WEIGHT = 3 * FLOAT32  # first moment, second moment, gradient
+AVERAGE_BYTES_PER_WEIGHT = FLOAT32  # the moving average of train.ema
 DTYPE_BYTES = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8, "int32": 4, "int64": 8, "bool": 1}
 GATES = {"LSTMCell": 4, "GRUCell": 3, "SimpleRNNCell": 1}
 # Layer kinds without weights, whose parameter formula is 0.
@@ -79,7 +81,8 @@ class LayerMemory:
         keras_params: Keras' count_params().
         source: "formula" or "keras count".
         weight_bytes: float32 weights.
-        optimizer_bytes: Adam's two moments and the gradient of the trainable weights, float32.
+        optimizer_bytes: Adam's two moments and the gradient of the trainable weights (and their average under
+            train.ema), float32.
         activation_bytes: what backprop keeps of this layer for one batch.
         activations: the tensors counted, each {"tensor", "shape", "dtype", "bytes"}.
         cell: a recurrent layer's cell ("LSTM", "GRU", "SIMPLERNN"; "" for other layers).
@@ -308,6 +311,7 @@ def estimate_memory(plan: Plan) -> MemoryEstimate:
         for name in reasons:
             if warning.startswith(f"layer {name} ("):
                 reasons[name].append(warning.split(": ", 1)[1])
+    per_weight = ADAM_BYTES_PER_WEIGHT + (AVERAGE_BYTES_PER_WEIGHT if plan.cfg.train.ema else 0)
     found = []
     for layer in model.layers:
         keras_params = layer.count_params()
@@ -319,7 +323,7 @@ def estimate_memory(plan: Plan) -> MemoryEstimate:
         found.append(LayerMemory(
             layer.name, type(layer).__name__, shape, params, keras_params,
             "keras count" if formula is None else "formula", params * FLOAT32,
-            (params - frozen) * ADAM_BYTES_PER_WEIGHT, sum(t["bytes"] for t in terms), terms,
+            (params - frozen) * per_weight, sum(t["bytes"] for t in terms), terms,
             cells.get(layer.name, ""), reasons.get(layer.name)))
     notes = []
     if plan.cfg.train.jit_compile and any(not r for r in reasons.values()):

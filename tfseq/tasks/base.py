@@ -112,6 +112,11 @@ class Task(ABC):
         """Keras callbacks the task adds to training (they run before the checkpoint, which logs what they add)."""
         return []
 
+    def epoch_metrics(self, model) -> dict:
+        """Held-out metrics the task computes itself at the end of every epoch, beside Keras' validation (the trainer
+        adds them to the epoch's logs, with the averaged weights under train.ema); none by default."""
+        return {}
+
     def prepare_model(self, model) -> str:
         """Sets the weights a new run's model takes from its training data, before the first step (a resumed run
         reads them from its checkpoint). Nothing by default.

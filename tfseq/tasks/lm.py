@@ -140,7 +140,7 @@ class LMTask(Task):
 
     def val_data(self):
         """Back-to-back held-out windows for Keras' validation; None for a stateful run, whose validation reads the
-        held-out stream through a copy of the model (StreamValidation) so that the training state is untouched."""
+        held-out stream through a copy of the model (epoch_metrics) so that the training state is untouched."""
         if self.cfg.train.stateful:
             return None
         from tfseq.data import gutenberg
@@ -153,8 +153,12 @@ class LMTask(Task):
         from tfseq.data.streams import lane_steps
 
         d, t = self.cfg.data, self.cfg.train
-        return [StatefulLanes(self.steps_per_epoch, lane_steps(len(self.train_ids), d.seq_len, t.batch_size)),
-                StreamValidation(self)]
+        return [StatefulLanes(self.steps_per_epoch, lane_steps(len(self.train_ids), d.seq_len, t.batch_size))]
+
+    def epoch_metrics(self, model) -> dict:
+        """A stateful run's validation: the held-out stream's metrics (stream_metrics), read by a stateful copy of
+        the model, so the training model's carried state is left as it was."""
+        return self.stream_metrics(model) if self.cfg.train.stateful else {}
 
     def stream_metrics(self, model) -> dict:
         """val_loss (nats per token over the held-out stream, state carried), val_perplexity, val_bpc (bits per
@@ -235,17 +239,6 @@ def StatefulLanes(steps: int, full: int):
 
     return _keras_callback("StatefulLanes", StatefulLanes.__doc__, on_epoch_begin=on_epoch_begin,
                            on_train_batch_begin=on_train_batch_begin)()
-
-
-def StreamValidation(task: LMTask):
-    """Adds val_loss, val_perplexity and val_bpc of the held-out stream to each epoch's logs, read by a stateful
-    copy of the model: the training model's carried state is left as it was."""
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is not None:
-            logs.update(task.stream_metrics(self.model))
-
-    return _keras_callback("StreamValidation", StreamValidation.__doc__, on_epoch_end=on_epoch_end)()
 
 
 _HELP = ("a text file (default: the embedded book, The Mysterious Island), a folder of .txt files, a CSV / TSV / "

@@ -1,0 +1,66 @@
+"""Weight averaging (train.ema): the exponential moving average of the weights that the optimizer keeps step by step
+(Keras' `use_ema`), swapped into the model to validate it and kept as the run's final weights.
+
+The average lives in the optimizer's variables, so a checkpoint holds it and a resumed run goes on with it. Swapping
+in copies the trained weights out and back exactly (Keras' SwapEMAWeights swaps by adding and subtracting, which
+does not give the same bits back, and a resumed run must end with the same weights as an uninterrupted one).
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import keras
+
+
+def _averaging_optimizer(model: keras.Model):
+    """The optimizer that keeps the average (the inner one under mixed precision's loss scaling), or None."""
+    optimizer = getattr(model.optimizer, "inner_optimizer", model.optimizer)
+    return optimizer if getattr(optimizer, "use_ema", False) else None
+
+
+def _pairs(model: keras.Model) -> list:
+    """(trained variable, its average) pairs; [] when the run keeps no average or before the optimizer is built."""
+    optimizer = _averaging_optimizer(model)
+    averages = getattr(optimizer, "_model_variables_moving_average", None) if optimizer else None
+    if not averages:
+        return []
+    return [(var, avg) for var, avg in zip(optimizer._trainable_variables, averages) if avg is not None]
+
+
+def swap_in(model: keras.Model) -> list | None:
+    """Puts the averaged weights into the model.
+
+    Returns:
+        The trained weights it replaced, for `restore`; None when the run keeps no average (nothing changed).
+    """
+    pairs = _pairs(model)
+    if not pairs:
+        return None
+    trained = [keras.ops.convert_to_numpy(var.value).copy() for var, _ in pairs]
+    for var, avg in pairs:
+        var.assign(avg.value)
+    return trained
+
+
+def restore(model: keras.Model, trained: list | None) -> None:
+    """Puts back the trained weights that `swap_in` returned (bit for bit)."""
+    if trained is None:
+        return
+    for (var, _), value in zip(_pairs(model), trained):
+        var.assign(value)
+
+
+@contextmanager
+def averaged(model: keras.Model):
+    """Within the block the model holds its averaged weights (its own when the run keeps no average)."""
+    trained = swap_in(model)
+    try:
+        yield model
+    finally:
+        restore(model, trained)
+
+
+def keep_average(model: keras.Model) -> None:
+    """Makes the averaged weights the model's own, for good (the end of a run); nothing when it keeps no average."""
+    for var, avg in _pairs(model):
+        var.assign(avg.value)
