@@ -49,18 +49,21 @@ def test_without_an_average_nothing_is_swapped():
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(w), t)
 
 
-def test_the_average_follows_the_decay_per_step():
-    # Keras' average starts at the first step's weights, then moves by (1 - decay) toward each new step's.
+def test_the_average_warms_up_then_follows_the_decay_per_step():
+    # Step t moves the average by 1 - min(decay, t / (t + 9)) toward the weights: a copy at t = 0, then a warm-up
+    # until t / (t + 9) passes the decay (0.5 here, from t = 10 on).
     model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros")])
     t = load_config("charlm", "charlm_tiny", ["train.ema=0.5", "train.learning_rate=1.0"]).train
-    model.compile(optimizer=trainer.make_optimizer(t, 10), loss="mse")
+    model.compile(optimizer=trainer.make_optimizer(t, 100), loss="mse")
     seen = []
     record = keras.callbacks.LambdaCallback(
         on_train_batch_end=lambda b, logs: seen.append(float(model.trainable_weights[0].numpy()[0, 0])))
-    model.fit(np.ones((1, 1)), np.full((1, 1), 10.0), epochs=3, verbose=0, callbacks=[record])
-    expected = seen[0]
-    for w in seen[1:]:
-        expected = 0.5 * expected + 0.5 * w
+    model.fit(np.ones((1, 1)), np.full((1, 1), 10.0), epochs=14, verbose=0, callbacks=[record])
+    assert len(set(seen)) == 14  # the weight moved at every step
+    expected = 0.0
+    for step, w in enumerate(seen):
+        decay = min(0.5, step / (step + 9))
+        expected = decay * expected + (1 - decay) * w
     average = model.optimizer._model_variables_moving_average[0]
     assert keras.ops.convert_to_numpy(average)[0, 0] == pytest.approx(expected, rel=1e-6)
 

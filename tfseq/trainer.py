@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfseq.averaging import averaged, keep_average, restore, swap_in
+from tfseq.averaging import WarmedAverage, averaged, keep_average, restore, swap_in
 from tfseq.config import RunConfig, TrainConfig, task_spec
 from tfseq.distribute import build_before_fit, is_chief, make_strategy, shard_by_data, worker_index, worker_sum
 from tfseq.errors import UserError, first_line
@@ -127,13 +127,13 @@ class _GradientTotals:
 
 # Registered: a compiled model is cloned or saved with its optimizer's class name.
 @keras.saving.register_keras_serializable(package="tfseq")
-class LoggedAdam(GradientNormLog, keras.optimizers.Adam):
-    """Adam that logs the gradient norm (GradientNormLog)."""
+class LoggedAdam(GradientNormLog, WarmedAverage, keras.optimizers.Adam):
+    """Adam that logs the gradient norm (GradientNormLog) and warms its weights' average up (WarmedAverage)."""
 
 
 @keras.saving.register_keras_serializable(package="tfseq")
-class LoggedAdamW(GradientNormLog, keras.optimizers.AdamW):
-    """AdamW that logs the gradient norm (GradientNormLog)."""
+class LoggedAdamW(GradientNormLog, WarmedAverage, keras.optimizers.AdamW):
+    """AdamW that logs the gradient norm (GradientNormLog) and warms its weights' average up (WarmedAverage)."""
 
 
 def gradient_log(model: keras.Model) -> dict:
