@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import tiny_charlm_config
+from conftest import tiny_charlm_config, train_killed_after_epoch
 from tfseq import trainer
 from tfseq.averaging import averaged, keep_average
 from tfseq.config import load_config
@@ -13,9 +13,13 @@ from tfseq.models.memory import estimate_memory, make_plan
 from tfseq.runs import load_trained
 
 
-def _trained_model(ema: float):
+def _trained_model(ema: float, policy: str = "float32"):
     """A tiny compiled model after three steps of a nonzero gradient."""
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.Dense(1)])
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.Dense(1)])
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
     t = load_config("charlm", "charlm_tiny", [f"train.ema={ema}", "train.learning_rate=0.1"]).train
     model.compile(optimizer=trainer.make_optimizer(t, 10), loss="mse")
     x, y = np.arange(32, dtype="float32").reshape(8, 4) / 32, np.ones((8, 1), "float32")
@@ -24,9 +28,12 @@ def _trained_model(ema: float):
     return model
 
 
-def test_averaged_weights_are_swapped_in_and_back_bit_for_bit():
-    model = _trained_model(0.5)
-    optimizer = model.optimizer
+@pytest.mark.parametrize("policy", ["float32", "mixed_float16"])
+def test_averaged_weights_are_swapped_in_and_back_bit_for_bit(policy):
+    model = _trained_model(0.5, policy)
+    # Under mixed precision Keras wraps the optimizer in a loss-scaling one; the average is the inner one's.
+    optimizer = getattr(model.optimizer, "inner_optimizer", model.optimizer)
+    assert (optimizer is not model.optimizer) == (policy == "mixed_float16")
     averages = [keras.ops.convert_to_numpy(a) for a in optimizer._model_variables_moving_average]
     trained = [keras.ops.convert_to_numpy(w).copy() for w in model.trainable_weights]
     assert not all(np.array_equal(a, t) for a, t in zip(averages, trained))  # three steps apart: they differ
@@ -94,6 +101,17 @@ def test_keras_validation_and_the_best_epoch_use_the_average(small_book, tmp_pat
     # Keras' validation of the best epoch read the averaged weights, which the run keeps as its model.
     loss = model.evaluate(task.val_data(), verbose=0, return_dict=True)["loss"]
     assert rows[best - 1]["val_loss"] == pytest.approx(loss, rel=1e-5)
+
+
+def test_a_run_resumed_after_its_last_epoch_ends_with_the_average(small_book, tmp_path, monkeypatch):
+    # Resumed after the last epoch's checkpoint, the run does not fit again (so Keras does not put the average in
+    # place at the end of fit): it must still end with the average, as the uninterrupted run does.
+    cfg = tiny_charlm_config(small_book, epochs=2, steps_per_epoch=5, ema=0.9, learning_rate=0.01)
+    straight = trainer.train(cfg, str(tmp_path / "straight"))
+    train_killed_after_epoch(cfg, str(tmp_path / "resumed"), 2, monkeypatch)
+    resumed = trainer.train(cfg, str(tmp_path / "resumed"))
+    digests = [json.loads(r.metrics.read_text())["weights_sha256"] for r in (straight, resumed)]
+    assert digests[0] == digests[1]
 
 
 def test_the_decay_must_be_below_one_and_the_memory_estimate_counts_the_average():

@@ -6,7 +6,7 @@ What is counted, in bytes, for one training step of `train.batch_size` sequences
 - weights: every parameter in float32 (4 bytes; mixed precision keeps float32 variables too);
 - optimizer: Adam / AdamW's two moments per trainable weight plus the weight's gradient, float32 (12 bytes per
   weight; an embedding's gradient is counted dense, as the update makes it), and the weight's average under
-  train.ema (16 bytes);
+  train.ema (4 bytes more, 16 in all);
 - activations: what backprop keeps from the forward pass, in each tensor's compute dtype (float16 under mixed
   precision, float32 for the output layer and the loss, int32 for ids):
   - every layer's output (the next layer's backward pass reads it), the input ids included;
