@@ -31,9 +31,11 @@ def main() -> None:
     run = RunFolder(Path(sys.argv[1]))
     cfg = run.read_config()
     checkpoint = run.read_state().get("checkpoint")
-    if not cfg.train.ema or not checkpoint or cfg.task not in ("lm", "charlm"):
+    if not cfg.train.ema or not checkpoint:
         sys.exit(f"{run.path}: needs a language-model run with train.ema > 0 and a checkpoint")
     task = trainer.make_task(cfg)
+    if not hasattr(task, "stream_metrics"):
+        sys.exit(f"{run.path}: a {cfg.task} run has no held-out stream; give a language-model run")
     model = trainer._compiled_model(cfg, task, tf.distribute.get_strategy())
     model.load_weights(run.checkpoints / checkpoint)
     weights = task.stream_metrics(model)

@@ -1,6 +1,6 @@
 """Weight averaging (train.ema): the exponential moving average of the weights that the optimizer keeps step by step
 (Keras' `use_ema`, with a warm-up: WarmedAverage), swapped into the model to validate it and kept as the run's final
-weights.
+weights (Keras' `finalize_variable_values`, which a loss-scaling optimizer passes to its inner one).
 
 The average lives in the optimizer's variables, so a checkpoint holds it and a resumed run goes on with it. Swapping
 in copies the trained weights out and back exactly (Keras' SwapEMAWeights swaps by adding and subtracting, which
@@ -80,8 +80,3 @@ def averaged(model: keras.Model):
     finally:
         restore(model, trained)
 
-
-def keep_average(model: keras.Model) -> None:
-    """Makes the averaged weights the model's own, for good (the end of a run); nothing when it keeps no average."""
-    for var, avg in _pairs(model):
-        var.assign(avg.value)

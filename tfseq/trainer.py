@@ -14,12 +14,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfseq.averaging import WarmedAverage, averaged, keep_average, restore, swap_in
+from tfseq.averaging import WarmedAverage, averaged, restore, swap_in
 from tfseq.config import RunConfig, TrainConfig, task_spec
 from tfseq.distribute import build_before_fit, is_chief, make_strategy, shard_by_data, worker_index, worker_sum
 from tfseq.errors import UserError, first_line
 from tfseq.files import atomic_save, write_json
 from tfseq.models.factory import build_model, cudnn_warnings, parameter_count
+from tfseq.models.memory import ADAM_BYTES_PER_WEIGHT, AVERAGE_BYTES_PER_WEIGHT, FLOAT32
 from tfseq.models.transfer import init_from_run
 from tfseq.runs import RunFolder, RunLock, choose_run_dir
 from tfseq.schedule import BudgetCosine, replan
@@ -437,7 +438,7 @@ def _compiled_model(cfg: RunConfig, task, strategy) -> keras.Model:
     """Builds and compiles the model inside the strategy's scope, refusing one that cannot fit in memory."""
     params = parameter_count(cfg.model, task.vocab.size, task.num_classes)
     # Weights, gradients, Adam's two moments (and the average of train.ema), in float32; activations come on top.
-    needed = params * 4 * (5 if cfg.train.ema else 4)
+    needed = params * (FLOAT32 + ADAM_BYTES_PER_WEIGHT + (AVERAGE_BYTES_PER_WEIGHT if cfg.train.ema else 0))
     available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     if needed > available:
         raise UserError(f"the model has {params:,} parameters: about {needed / 2**30:.1f} GiB to train (weights, "
@@ -557,7 +558,9 @@ def _fit_and_finish(cfg: RunConfig, run: RunFolder, task, model: keras.Model, st
             with strategy.scope():
                 _load_weights(model, run.best, run)
     with strategy.scope():
-        keep_average(model)  # a checkpoint holds the trained weights beside their average
+        # The average (train.ema) becomes the weights: a checkpoint or best.weights.h5 holds both, and a run that
+        # did not fit again (resumed after its last epoch) has not had Keras' end of fit do it.
+        model.optimizer.finalize_variable_values(model.trainable_variables)
     atomic_save(run.weights, model.save_weights, suffix=".weights.h5")
     metrics = {**task.final_metrics(model, run), "epochs": state["epoch"], "train_minutes": state["train_seconds"] / 60,
                "weights_sha256": weights_digest(model)}
