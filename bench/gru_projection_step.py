@@ -1,17 +1,20 @@
-"""Seconds per training step of charlm_stateful's 2 x GRU 512: Keras' GRU against a prototype that multiplies every
-step's input by the input kernel in one matmul before the loop, side by side in one process.
+"""Seconds per training step of charlm_stateful's model: as the factory builds it (keras.layers.GRU) against the same
+model with each GRU layer replaced by a prototype that multiplies every step's input by the input kernel in one
+matmul before the time loop, side by side in one process.
 
     python bench/gru_projection_step.py [--rounds R]
 
-Keras' GRU cell multiplies its input by the input kernel inside the time loop: 50 matmuls of 64 rows per window
-and layer. The prototype (not in the factory; a lead for issue 15's "faster step") puts that product outside the
-loop as one Dense layer over all 64 x 50 positions and leaves only h @ U in the loop; the gates, the reset-after
-form, the weight layout and the dropout masks (input mask shared by all steps, one recurrent mask per window) are
-Keras' GRU's. Both: embedding 256, dropout 0.25, recurrent dropout 0.2, a next-character head over 80 symbols,
-AdamW with clipping, XLA, windows of 64 x 50. After a warm-up, R rounds alternate one fit of 10 steps of each, so
-a slow spell of the machine falls on both. Prints one JSON object: the largest difference between the two given the
-same weights (largest_difference), every fit's seconds per step, each model's median and the prototype's ratio to
-Keras' GRU.
+Keras' GRU cell multiplies its input by the input kernel inside the time loop: seq_len matmuls of batch_size rows per
+window and layer. The prototype (not in the factory; a lead for issue 15's "faster step") puts that product outside
+the loop as one Dense layer over all batch_size x seq_len positions and leaves only h @ U in the loop; the gates, the
+reset-after form, the weight layout and the recurrent dropout mask (one per window) are Keras' GRU's. Both models are
+tfseq.models.factory.build_model of pipelines/charlm_stateful.toml's model section, stateful over its batch_size lanes
+(the prototype's copy made by keras.models.clone_model, every other layer unchanged), compiled with
+tfseq.trainer.make_optimizer of its train section and XLA, fed windows of its seq_len. After a warm-up, R rounds
+alternate one fit of 10 steps of each, so a slow spell of the machine falls on both. Prints one JSON object: the
+largest difference between the two cells given the same weights (largest_difference), each model's weight count
+(equal: the same model), every fit's seconds per step, each model's median and the prototype's ratio to the
+factory's model.
 """
 from __future__ import annotations
 
@@ -21,10 +24,12 @@ import os
 import statistics
 import sys
 import time
+from pathlib import Path
 
+sys.path[:0] = [str(Path(__file__).resolve().parent.parent)]
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-BATCH, WINDOW, STEPS, VOCAB, UNITS = 64, 50, 10, 80, 512
+STEPS, VOCAB = 10, 80  # timed steps per fit; symbols of the next-character head
 
 
 def projected_gru_cell_class():
@@ -60,23 +65,53 @@ def projected_gru_cell_class():
     return ProjectedGRUCell
 
 
-def build(kind):
-    """Returns the compiled 2-layer model, `kind` "keras" (keras.layers.GRU) or "projected" (the prototype)."""
+def projected_gru_class():
+    """Returns a layer class standing in for one keras.layers.GRU: Dense(3 x units), then the prototype cell's RNN."""
     import keras
 
     cell_class = projected_gru_cell_class()
-    inputs = keras.Input((WINDOW,), batch_size=BATCH, dtype="int32")
-    h = keras.layers.Embedding(VOCAB, 256)(inputs)
-    for _ in range(2):
-        if kind == "keras":
-            h = keras.layers.GRU(UNITS, return_sequences=True, dropout=0.25, recurrent_dropout=0.2)(h)
-        else:
-            h = keras.layers.Dropout(0.25, noise_shape=(None, 1, h.shape[-1]))(h)
-            h = keras.layers.Dense(3 * UNITS)(h)
-            h = keras.layers.RNN(cell_class(UNITS, recurrent_dropout=0.2), return_sequences=True)(h)
-    model = keras.Model(inputs, keras.layers.Dense(VOCAB)(h))
-    model.compile(optimizer=keras.optimizers.AdamW(2e-3, weight_decay=0.3, clipnorm=1.0),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=True)
+
+    class ProjectedGRU(keras.layers.Layer):
+        def __init__(self, units, recurrent_dropout, stateful, return_sequences, **kwargs):
+            super().__init__(**kwargs)
+            self.projection = keras.layers.Dense(3 * units)
+            self.rnn = keras.layers.RNN(cell_class(units, recurrent_dropout), stateful=stateful,
+                                        return_sequences=return_sequences)
+
+        def build(self, input_shape):
+            self.projection.build(input_shape)
+            self.rnn.build(tuple(input_shape[:-1]) + (self.projection.units,))
+
+        def call(self, x, mask=None, training=False):
+            return self.rnn(self.projection(x), mask=mask, training=training)
+
+    return ProjectedGRU
+
+
+def build(kind, pipeline):
+    """Returns the compiled model of `pipeline` (a tfseq config), `kind` "keras" (as the factory builds it) or
+    "projected" (each GRU layer replaced by the prototype)."""
+    import keras
+
+    from tfseq.models.factory import build_model
+    from tfseq.trainer import make_optimizer
+
+    cfg, train = pipeline.model, pipeline.train
+    cfg.head = "next_token"
+    model = build_model(cfg, VOCAB, stateful_batch=train.batch_size)
+    if kind == "projected":
+        layer_class = projected_gru_class()
+
+        def replace(layer):
+            if not isinstance(layer, keras.layers.GRU):
+                return layer.__class__.from_config(layer.get_config())
+            return layer_class(layer.units, layer.cell.recurrent_dropout, layer.stateful, layer.return_sequences,
+                               name=layer.name)
+
+        model = keras.models.clone_model(model, clone_function=replace)
+    # 5,000 steps: any schedule length; it does not change what a step costs
+    model.compile(optimizer=make_optimizer(train, 5000), jit_compile=True,
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     return model
 
 
@@ -105,20 +140,26 @@ def main() -> None:
     args = parser.parse_args()
     import numpy as np
 
-    x = np.random.default_rng(0).integers(0, VOCAB, (BATCH * STEPS, WINDOW)).astype(np.int32)
+    from tfseq.config import load_pipeline
+
+    pipeline = load_pipeline("charlm_stateful")
+    batch = pipeline.train.batch_size
+    x = np.random.default_rng(0).integers(0, VOCAB, (batch * STEPS, pipeline.data.seq_len)).astype(np.int32)
     y = np.roll(x, -1, 1)
-    models = {kind: build(kind) for kind in ("keras", "projected")}
+    models = {kind: build(kind, load_pipeline("charlm_stateful")) for kind in ("keras", "projected")}
     for model in models.values():
-        model.fit(x[:2 * BATCH], y[:2 * BATCH], batch_size=BATCH, verbose=0, shuffle=False)  # compile
+        model.fit(x[:2 * batch], y[:2 * batch], batch_size=batch, verbose=0, shuffle=False)  # compile
     fits = {kind: [] for kind in models}
     for _ in range(args.rounds):
         for kind, model in models.items():
             started = time.perf_counter()
-            model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0, shuffle=False)
+            model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False)
             fits[kind].append(round((time.perf_counter() - started) / STEPS, 3))
         print(json.dumps(fits), file=sys.stderr, flush=True)
     medians = {kind: statistics.median(seconds) for kind, seconds in fits.items()}
-    print(json.dumps({"max_abs_difference_from_keras_gru": largest_difference(), "seconds_per_step": fits, "median": medians,
+    print(json.dumps({"max_abs_difference_from_keras_gru": largest_difference(),
+                      "weights": {kind: model.count_params() for kind, model in models.items()},
+                      "seconds_per_step": fits, "median": medians,
                       "projected_over_keras": round(medians["projected"] / medians["keras"], 3),
                       "date": time.strftime("%Y-%m-%d"), "cores": os.cpu_count()}, indent=1))
 
