@@ -13,12 +13,12 @@ from tfseq.models.factory import build_model
 VOCAB = CharVocab(list("\n \"'.Tabdehilnorst"))
 
 
-def random_model(cell: str, layers: int, tie_embeddings: bool = False):
+def random_model(cell: str, layers: int, tie_embeddings: bool = False, fast_gru: bool = False):
     import keras
 
     keras.utils.set_random_seed(7)
-    model = build_model(ModelConfig(cell=cell, units=16, layers=layers, embedding_dim=8,
-                                    tie_embeddings=tie_embeddings), VOCAB.size)
+    model = build_model(ModelConfig(cell=cell, units=16, layers=layers, embedding_dim=8, tie_embeddings=tie_embeddings,
+                                    fast_gru=fast_gru, recurrent_dropout=0.3 if fast_gru else 0.0), VOCAB.size)
     # Larger weights than the initialiser's, so that every gate matters.
     rng = np.random.default_rng(1)
     for w in model.weights:
@@ -26,10 +26,11 @@ def random_model(cell: str, layers: int, tie_embeddings: bool = False):
     return model
 
 
-@pytest.mark.parametrize("cell, layers, tied", [("lstm", 1, False), ("lstm", 2, False), ("gru", 2, False),
-                                                ("simplernn", 3, False), ("lstm", 2, True)])
-def test_stateful_steps_give_the_full_models_logits(cell, layers, tied):
-    model = random_model(cell, layers, tied)
+@pytest.mark.parametrize("cell, layers, tied, fast", [("lstm", 1, False, False), ("lstm", 2, False, False),
+                                                      ("gru", 2, False, False), ("gru", 2, False, True),
+                                                      ("simplernn", 3, False, False), ("lstm", 2, True, False)])
+def test_stateful_steps_give_the_full_models_logits(cell, layers, tied, fast):
+    model = random_model(cell, layers, tied, fast)
     generator = Stepper(model)
     ids = np.random.default_rng(0).integers(0, VOCAB.size, (3, 25)).astype(np.int32)
     full = model(ids).numpy()

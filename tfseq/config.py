@@ -63,6 +63,9 @@ class ModelConfig:
     token_dropout: float = 0.0  # classifiers: replaces this fraction of tokens by the OOV id while training
     dropout: float = 0.0  # dropout on each recurrent layer's outputs (keeps LSTM/GRU on the cuDNN path)
     recurrent_dropout: float = 0.0  # dropout on the recurrent state; takes LSTM/GRU off the fast cuDNN kernel
+    fast_gru: bool = False  # GRU off the GPU: multiply the window's input by the input kernel before the time loop
+    # and drop the recurrent state with one mask for all three gates (tfseq.models.fast_gru); same weights as Keras'
+    # GRU; about 15% less time per step on a CPU with recurrent dropout; never the cuDNN kernel
     mask_zero: bool = False  # id 0 is padding: masked steps do not change the state
     pooling: str = "last"  # classifiers: last state | mean | max | max_mean (both, concatenated) over time
     hidden_units: int = 0  # classifiers: a Dense(relu) layer of this size before the head; 0 = none
@@ -89,6 +92,9 @@ class ModelConfig:
 
     def check(self) -> None:
         check_choice("model.cell", self.cell, ("lstm", "gru", "simplernn"))
+        if self.fast_gru and self.cell != "gru":
+            raise UserError(f"model.fast_gru = true needs model.cell = \"gru\", not {self.cell!r}: set model.cell = "
+                            "\"gru\" or remove model.fast_gru")
         for key in ("units", "layers", "embedding_dim"):
             check_positive(f"model.{key}", getattr(self, key))
         check_range("model.num_classes", self.num_classes, 0, 100_000)

@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from tfseq.errors import UserError
 from tfseq.generation.sampling import sample_loop
-from tfseq.models.factory import rnn_layers
+from tfseq.models.factory import cell_kind, rnn_layers
 
 NEVER = -1e9  # the logit of an id that must never be drawn (a word model's <unk>)
 
@@ -37,8 +37,7 @@ def _read_layers(model: keras.Model) -> list[_Layer]:
         if isinstance(layer, keras.layers.Bidirectional):
             raise UserError("a bidirectional model cannot generate text")
         cell = layer.cell
-        kind = {keras.layers.LSTMCell: "lstm", keras.layers.GRUCell: "gru",
-                keras.layers.SimpleRNNCell: "simplernn"}[type(cell)]
+        kind = cell_kind(cell)
         kernel, recurrent, bias = (np.asarray(keras.ops.convert_to_numpy(w), np.float32)
                                    for w in (cell.kernel, cell.recurrent_kernel, cell.bias))
         recurrent_bias = None

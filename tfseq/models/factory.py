@@ -11,6 +11,7 @@ from keras import layers
 
 from tfseq.config import ModelConfig
 from tfseq.errors import UserError
+from tfseq.models.fast_gru import FastGRU, FastGRUCell
 from tfseq.models.heads import get_head
 from tfseq.models.layers import CharCNN, HashedBigrams, NgramBag, ReversibleEmbedding, TimePooling, TokenDropout
 
@@ -58,8 +59,13 @@ def build_backbone(cfg: ModelConfig, vocab_size: int, per_step: bool, stateful_b
         x = layers.SpatialDropout1D(cfg.embedding_dropout, name="embedding_dropout")(x)
     for i in range(cfg.layers):
         last = i == cfg.layers - 1
-        rnn = CELLS[cfg.cell](cfg.units, return_sequences=per_step or not (last and cfg.pooling == "last"),
-                              recurrent_dropout=cfg.recurrent_dropout, stateful=stateful_batch > 0, name=f"rnn_{i}")
+        sequences = per_step or not (last and cfg.pooling == "last")
+        if cfg.fast_gru:
+            rnn = FastGRU(FastGRUCell(cfg.units, recurrent_dropout=cfg.recurrent_dropout), return_sequences=sequences,
+                          stateful=stateful_batch > 0, name=f"rnn_{i}")
+        else:
+            rnn = CELLS[cfg.cell](cfg.units, return_sequences=sequences, recurrent_dropout=cfg.recurrent_dropout,
+                                  stateful=stateful_batch > 0, name=f"rnn_{i}")
         if cfg.bidirectional:
             rnn = layers.Bidirectional(rnn, name=f"rnn_{i}")
         x = rnn(x)
@@ -129,6 +135,14 @@ def parameter_count(cfg: ModelConfig, vocab_size: int, num_classes: int = 0) -> 
     return total + width * outputs + outputs + tables * cfg.ngram_buckets * outputs
 
 
+def cell_kind(cell) -> str:
+    """Returns "lstm", "gru" or "simplernn" for a recurrent layer's cell (FastGRUCell is a GRU cell)."""
+    for kind, cell_class in (("lstm", layers.LSTMCell), ("gru", layers.GRUCell), ("simplernn", layers.SimpleRNNCell)):
+        if isinstance(cell, cell_class):
+            return kind
+    raise ValueError(f"{type(cell).__name__} is not a cell tfseq builds")
+
+
 def reset_states(model: keras.Model) -> None:
     """Zeroes the carried state of a stateful model's recurrent layers."""
     for layer in rnn_layers(model):
@@ -173,6 +187,8 @@ def cudnn_warnings(model: keras.Model) -> list[str]:
             problems.append("use_bias = False")
         if isinstance(cell, layers.GRUCell) and not cell.reset_after:
             problems.append("reset_after = False")
-        found += [f"layer {layer.name} ({type(cell).__name__[:-4].upper()}) is off the cuDNN path on a GPU: {p}"
+        if isinstance(cell, FastGRUCell):
+            problems.append("model.fast_gru = true (set it false on a GPU)")
+        found += [f"layer {layer.name} ({cell_kind(cell).upper()}) is off the cuDNN path on a GPU: {p}"
                   for p in problems]
     return found

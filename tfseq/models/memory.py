@@ -39,7 +39,6 @@ FLOAT32 = 4
 ADAM_BYTES_PER_WEIGHT = 3 * FLOAT32  # first moment, second moment, gradient
 AVERAGE_BYTES_PER_WEIGHT = FLOAT32  # the moving average of train.ema
 DTYPE_BYTES = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8, "int32": 4, "int64": 8, "bool": 1}
-GATES = {"LSTMCell": 4, "GRUCell": 3, "SimpleRNNCell": 1}
 # Layer kinds without weights, whose parameter formula is 0.
 WEIGHTLESS = ("InputLayer", "Dropout", "SpatialDropout1D", "Add", "Activation", "TimePooling", "TokenDropout",
               "Concatenate")
@@ -280,13 +279,15 @@ def layer_parameters(layer) -> int | None:
         return layer.kernel_size[0] * (width // layer.groups) * layer.filters + (layer.filters if layer.use_bias else 0)
     if isinstance(layer, layers.Bidirectional):
         return sum(_rnn_parameters(inner.cell, width) for inner in (layer.forward_layer, layer.backward_layer))
-    if isinstance(layer, layers.RNN) and type(layer.cell).__name__ in GATES:
+    if isinstance(layer, layers.RNN):
         return _rnn_parameters(layer.cell, width)
     return None
 
 
 def _rnn_parameters(cell, width: int) -> int:
-    gates = GATES[type(cell).__name__]
+    from tfseq.models.factory import GATES, cell_kind
+
+    gates = GATES[cell_kind(cell)]
     biases = (2 if getattr(cell, "reset_after", False) else 1) if cell.use_bias else 0
     return gates * cell.units * (width + cell.units + biases)
 
@@ -357,8 +358,10 @@ def _build_deferred(plan: Plan):
 def _cell_kind(layer) -> str:
     from keras import layers
 
+    from tfseq.models.factory import cell_kind
+
     inner = layer.forward_layer if isinstance(layer, layers.Bidirectional) else layer
-    return type(inner.cell).__name__[:-4].upper()
+    return cell_kind(inner.cell).upper()
 
 
 def _batch_shape(shape, plan: Plan) -> list:
@@ -376,6 +379,7 @@ def _activations(layer, plan: Plan, model_outputs: list) -> list[dict]:
     with the layer that gives the model's output."""
     from keras import layers
 
+    from tfseq.models.factory import GATES, cell_kind
     from tfseq.models.layers import TokenDropout
 
     terms = []
@@ -389,7 +393,7 @@ def _activations(layer, plan: Plan, model_outputs: list) -> list[dict]:
                      else [layer.cell])
             for direction, cell in zip(("forward ", "backward ") if len(cells) == 2 else ("",), cells):
                 steps = [plan.time_steps, plan.batch_size, cell.units]
-                gates = GATES.get(type(cell).__name__, 1)
+                gates = GATES[cell_kind(cell)]
                 terms.append(_term(f"{direction}gate activations ({gates} gates)", [*steps[:2], gates * cell.units],
                                    dtype))
                 terms.append(_term(f"{direction}hidden state h per step", steps, dtype))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tfseq.errors import UserError
-from tfseq.models.factory import rnn_layers
+from tfseq.models.factory import cell_kind, rnn_layers
 
 # Below this share of the tokens the two vocabularies could share, the message names the LM's tokenizer.
 LOW_COVERAGE = 0.5
@@ -58,7 +58,7 @@ def init_from_run(model, vocab, path: str) -> str:
     src_layers, layers_here = rnn_layers(source.model), rnn_layers(model)
     for i, (src, dst) in enumerate(zip(src_layers, layers_here)):
         target = dst.forward_layer if isinstance(dst, layers.Bidirectional) else dst
-        src_kind, kind = type(src.cell).__name__[:-4].upper(), type(target.cell).__name__[:-4].upper()
+        src_kind, kind = cell_kind(src.cell).upper(), cell_kind(target.cell).upper()
         if (src_kind, src.cell.units) != (kind, target.cell.units):
             raise UserError(f"{where}: its layer rnn_{i} is {src_kind} {src.cell.units}, this model's {kind} "
                             f"{target.cell.units}; set model.cell = {src_kind.lower()!r} and model.units = "
