@@ -81,3 +81,13 @@ def test_fast_gru_needs_a_gru():
         ModelConfig(cell="lstm", fast_gru=True).check()
     with pytest.raises(ValueError, match="neither input dropout"):
         FastGRUCell(4, dropout=0.1)
+
+
+def test_a_bidirectional_fast_gru_classifier_ignores_right_padding():
+    cfg = ModelConfig(cell="gru", fast_gru=True, units=5, embedding_dim=4, bidirectional=True, mask_zero=True,
+                      recurrent_dropout=0.2, head="binary", pooling="mean")
+    model = build_model(cfg, 11)
+    assert isinstance(model.get_layer("rnn_0").backward_layer, FastGRU)
+    ids = np.array([[3, 4, 5, 0, 0], [3, 4, 5, 6, 7]], np.int32)
+    np.testing.assert_allclose(model(ids[:, :3])[0], model(ids)[0], atol=1e-6)
+    assert model.count_params() == parameter_count(cfg, 11)
