@@ -91,3 +91,12 @@ def test_a_bidirectional_fast_gru_classifier_ignores_right_padding():
     ids = np.array([[3, 4, 5, 0, 0], [3, 4, 5, 6, 7]], np.int32)
     np.testing.assert_allclose(model(ids[:, :3])[0], model(ids)[0], atol=1e-6)
     assert model.count_params() == parameter_count(cfg, 11)
+
+
+def test_a_run_is_not_resumed_with_the_other_fast_gru_setting():
+    from tfseq.config import load_config
+    from tfseq.runs import config_differences
+
+    trained = load_config("lm", "charlm_stateful")
+    other = load_config("lm", "charlm_stateful", ["model.fast_gru=false"])
+    assert config_differences(trained, other) == ["model.fast_gru"]

@@ -275,8 +275,11 @@ def test_pipelines_are_cudnn_eligible_except_the_cpu_char_lms_and_bad_settings_a
     # charlm_best (and charlm_stateful, a stateful GRU with its dropout) are tuned for a 2-core CPU budget, where
     # recurrent dropout is worth 0.006-0.012 nats/char (bench/RESULTS.md); they leave cuDNN knowingly, one warning per
     # layer, and no other pipeline may.
-    # charlm_stateful's GRU layers are FastGRU too (model.fast_gru), a second warning each.
+    # charlm_stateful's GRU layers are FastGRU too (model.fast_gru), a second warning each; README's two overrides
+    # put it back on cuDNN.
     cpu_only = {"charlm_best.toml": 2, "charlm_stateful.toml": 4}
+    on_gpu = load_config("lm", "charlm_stateful", ["model.recurrent_dropout=0", "model.fast_gru=false"])
+    assert cudnn_warnings(build_model(on_gpu.model, 50)) == []
     for path in sorted(PIPELINES_DIR.glob("*.toml")):
         cfg = load_config(tomllib.loads(path.read_text())["task"], str(path))
         warnings = cudnn_warnings(build_model(cfg.model, 50, num_classes=3))

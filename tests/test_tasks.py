@@ -62,8 +62,10 @@ CASES = {
                    PROMPTS, generated,
                    "out = m.generate(tf.constant(inputs), {length}, {temperature}, {top_k}, {top_p}, {seed})\n"
                    "print(json.dumps([t.decode() for t in out['text'].numpy()]))".format(**GENERATE)),
+    # The lm case also carries model.fast_gru (a FastGRU with recurrent dropout) through export and serving.
     "lm": Case(lambda request: load_config("lm", "wordlm_tiny", [f"data.path={request.getfixturevalue('small_book')}",
-                                                                  "train.epochs=1"]),
+                                                                  "train.epochs=1", "model.cell=gru",
+                                                                  "model.fast_gru=true", "model.recurrent_dropout=0.1"]),
                ["The island", "Zzyzx the", "the cat"], generated,
                "out = m.generate(tf.constant(inputs), {length}, {temperature}, {top_k}, {top_p}, {seed})\n"
                "print(json.dumps([t.decode() for t in out['text'].numpy()]))".format(**GENERATE)),
